@@ -1,0 +1,1 @@
+"""Builders for the networks the advisor characterises (torch imported lazily, inside builders)."""
