@@ -1,0 +1,130 @@
+"""The public Python surface: returns frozen dataclasses, raises AdvisorError subclasses,
+never prints and never exits. The CLI is a thin renderer over these functions."""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from advisor.errors import AdvisorError
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """What ``advisor inspect`` reports about one ONNX model."""
+
+    path: str
+    sha256: str
+    size_bytes: int
+    opset: int
+    inputs: list
+    outputs: list
+    features: object  # advisor.features.ModelFeatures
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256, "size_bytes": self.size_bytes, "opset": self.opset,
+                "inputs": self.inputs, "outputs": self.outputs, "features": self.features.to_dict()}
+
+
+@dataclass(frozen=True)
+class CompressReport:
+    """What ``advisor compress`` did: sizes before/after, the setting's notes, and output fidelity."""
+
+    setting: str
+    source: str
+    output: str
+    size_bytes_before: int
+    size_bytes_after: int
+    compressed_size_bytes_before: int
+    compressed_size_bytes_after: int
+    seconds: float
+    notes: dict = field(default_factory=dict)
+    fidelity: dict | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def inspect(path: str | Path) -> ModelReport:
+    """Load and validate the model at ``path`` and extract its features."""
+    from advisor.features import extract_features
+    from advisor.modelio import load_model
+
+    lm = load_model(path)
+    return ModelReport(path=str(path), sha256=file_sha256(path), size_bytes=Path(path).stat().st_size,
+                       opset=_default_opset(lm.model), inputs=_io(lm.inferred.graph.input, lm.model),
+                       outputs=_io(lm.inferred.graph.output, lm.model), features=extract_features(lm))
+
+
+def settings() -> list[dict]:
+    """Every registered compression setting as a dict (name, family, description, touches, ...)."""
+    from advisor.compression import get_setting, setting_names
+
+    return [get_setting(n).to_dict() for n in setting_names()]
+
+
+def compress(path: str | Path, setting: str, out: str | Path, data: str | Path | None = None,
+             check_fidelity: bool = True) -> CompressReport:
+    """Apply ``setting`` to the model at ``path``, write it atomically to ``out``, and (by default)
+    compare its outputs with the original's on the calibration/--data inputs (4 samples)."""
+    from advisor.compression import get_setting
+    from advisor.compression import data as cdata
+    from advisor.compression.sizes import compressed_size_bytes, size_bytes
+    from advisor.modelio import from_proto, load_model, save_model
+
+    chosen = get_setting(setting)  # unknown names fail before any heavy work
+    lm = load_model(path)
+    calib = cdata.load_npz(data, lm) if data is not None else None
+    start = time.perf_counter()
+    result = chosen.apply(lm, calib)
+    seconds = time.perf_counter() - start
+    from_proto(result.model)  # never write a model that does not validate
+    save_model(result.model, out)
+    fid = _fidelity(lm, result.model, calib) if check_fidelity else None
+    return CompressReport(setting=setting, source=str(path), output=str(out),
+                          size_bytes_before=size_bytes(lm.model), size_bytes_after=size_bytes(result.model),
+                          compressed_size_bytes_before=compressed_size_bytes(lm.model),
+                          compressed_size_bytes_after=compressed_size_bytes(result.model),
+                          seconds=round(seconds, 3), notes=result.notes, fidelity=fid)
+
+
+def _fidelity(lm, new_model, calib) -> dict:
+    """Fidelity of the first output on up to 4 samples; the dict says which inputs were used."""
+    from advisor.compression import data as cdata
+    from profiling.accuracy import fidelity
+    from profiling.runtimes.ort_session import make_session, run_samples
+
+    inputs = calib or cdata.synthetic(lm, n_samples=4)
+    feeds = list(inputs.feeds())[:4]
+    try:
+        ref = run_samples(make_session(lm.model.SerializeToString()), feeds)[0]
+        got = run_samples(make_session(new_model.SerializeToString()), feeds)[0]
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise AdvisorError(f"The compressed model does not run in onnxruntime: {str(exc).splitlines()[0]}") from exc
+    return {"inputs": inputs.source, "n_samples": len(feeds), **fidelity(ref, got)}
+
+
+def _default_opset(model) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _io(values, model) -> list:
+    inits = {t.name for t in model.graph.initializer}
+    out = []
+    for vi in values:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
+        out.append({"name": vi.name, "shape": shape, "elem_type": int(tt.elem_type)})
+    return out

@@ -1,0 +1,90 @@
+"""Shared CLI plumbing: consoles, the error boundary, JSON output.
+
+Exit codes (documented in the README): 0 ok; 1 error; 2 usage; 3 nothing meets the constraints;
+130 interrupted.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+
+import typer
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INFEASIBLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def stdout_console():
+    from rich.console import Console
+    return Console()
+
+
+def stderr_console():
+    from rich.console import Console
+    return Console(stderr=True)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr and return the Exit to raise."""
+    text = " ".join(str(message).split())
+    print(f"error: {text}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def handle_errors(fn):
+    """Turn AdvisorError (and any unexpected exception) into a one-line message and an exit code.
+
+    Set ADVISOR_DEBUG=1 to see the traceback of an unexpected error.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from advisor.errors import AdvisorError
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except AdvisorError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if os.environ.get("ADVISOR_DEBUG"):
+                raise
+            raise fail(f"internal error: {type(exc).__name__}: {exc} "
+                       "(rerun with ADVISOR_DEBUG=1 for the traceback and report it)") from None
+    return wrapper
+
+
+def print_json(obj) -> None:
+    """One JSON document on stdout."""
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    try:
+        import numpy as np
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KB' (decimal units, as storage vendors and the 2018 study use)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return f"{n:.2f} GB"
+
+
+def human_count(n: float) -> str:
+    """12_345_678 -> '12.35 M'."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {unit}"
+    return f"{n:.0f}"

@@ -1,0 +1,25 @@
+"""The `advisor` console script."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from advisor.cli import compress_cmd, inspect_cmd, settings_cmd
+
+app = typer.Typer(
+    name="advisor", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Compression Advisor: whether and how to compress a neural network for an embedded device.")
+
+app.command("inspect")(inspect_cmd.inspect)
+app.command("settings")(settings_cmd.settings)
+app.command("compress")(compress_cmd.compress)
+
+
+def main() -> None:
+    """Entry point: the commands report their own errors; this is the last safety net."""
+    try:
+        app(prog_name="advisor")
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)

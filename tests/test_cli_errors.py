@@ -1,0 +1,96 @@
+"""Bad input gets a one-line error and a non-zero exit, never a traceback (in-process, CliRunner)."""
+from __future__ import annotations
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from typer.testing import CliRunner
+
+from advisor.cli.main import app
+
+runner = CliRunner()
+
+
+def _assert_one_line_error(result, *needles: str, code: int = 1) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    err = result.stderr.strip()
+    assert "Traceback" not in result.stdout + result.stderr
+    assert err.startswith("error: ") and "\n" not in err, err
+    for needle in needles:
+        assert needle.lower() in err.lower(), (needle, err)
+
+
+@pytest.fixture(scope="module")
+def good_model(tmp_path_factory, tiny_models):
+    path = tmp_path_factory.mktemp("m") / "plain.onnx"
+    onnx.save(tiny_models["plain_cnn"], str(path))
+    return path
+
+
+def test_missing_file(tmp_path):
+    _assert_one_line_error(runner.invoke(app, ["inspect", str(tmp_path / "nope.onnx")]), "does not exist")
+
+
+def test_directory(tmp_path):
+    _assert_one_line_error(runner.invoke(app, ["inspect", str(tmp_path)]), "directory")
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.onnx"
+    p.write_bytes(b"")
+    _assert_one_line_error(runner.invoke(app, ["inspect", str(p)]), "empty")
+
+
+def test_not_onnx(tmp_path):
+    p = tmp_path / "text.onnx"
+    p.write_text("this is not a model\n" * 20)
+    _assert_one_line_error(runner.invoke(app, ["inspect", str(p)]), str(p))
+
+
+def test_truncated_onnx(tmp_path, good_model):
+    p = tmp_path / "trunc.onnx"
+    p.write_bytes(good_model.read_bytes()[: good_model.stat().st_size // 2])
+    _assert_one_line_error(runner.invoke(app, ["inspect", str(p)]), str(p))
+
+
+def test_unknown_op_domain(tmp_path):
+    node = helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    p = tmp_path / "custom.onnx"
+    onnx.save(model, str(p))
+    _assert_one_line_error(runner.invoke(app, ["inspect", str(p)]), "com.example")
+
+
+def test_unknown_setting(tmp_path, good_model):
+    r = runner.invoke(app, ["compress", str(good_model), "--setting", "int3-magic", "-o", str(tmp_path / "o.onnx")])
+    _assert_one_line_error(r, "int3-magic", "Known:")
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_setting_not_applicable(tmp_path, tiny_models):
+    p = tmp_path / "mlp.onnx"
+    onnx.save(tiny_models["mlp"], str(p))
+    r = runner.invoke(app, ["compress", str(p), "--setting", "chprune50", "-o", str(tmp_path / "o.onnx")])
+    _assert_one_line_error(r, "does not apply")
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_output_folder_missing(tmp_path, good_model):
+    r = runner.invoke(app, ["compress", str(good_model), "--setting", "fp16", "-o", str(tmp_path / "no/dir/o.onnx")])
+    _assert_one_line_error(r, "does not exist")
+
+
+def test_bad_data_file(tmp_path, good_model):
+    bad = tmp_path / "d.npz"
+    bad.write_bytes(b"junk")
+    r = runner.invoke(app, ["compress", str(good_model), "--setting", "int8-static-pc", "-o",
+                            str(tmp_path / "o.onnx"), "--data", str(bad)])
+    _assert_one_line_error(r, "npz")
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_missing_option_is_usage_error(good_model):
+    r = runner.invoke(app, ["compress", str(good_model)])
+    assert r.exit_code == 2 and "Traceback" not in r.stdout + r.stderr
