@@ -1,0 +1,147 @@
+"""The profile-record schema (lowest layer): one JSON object per line, versioned.
+
+A record keeps raw timing samples and their statistics, the device/runtime/software versions, the
+protocol, and a ``status`` (ok / failed / skipped) with an ``error``. Failures are rows, never gaps.
+Python 3.6 syntax; standard library only.
+
+Units live in names: ``*_ms`` milliseconds, ``*_mj`` millijoules, ``*_mw`` milliwatts,
+``*_bytes`` bytes, ``*_pct`` percent (0..100), ``*_s`` seconds.
+"""
+import hashlib
+import json
+import os
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed", "skipped")
+
+# field -> (type(s), required-for-every-status)
+_TOP = {
+    "schema_version": (int, True),
+    "record_id": (str, True),
+    "created_utc": (str, True),
+    "status": (str, True),
+    "error": ((str, type(None)), True),
+    "model": (dict, True),
+    "setting": (dict, True),
+    "device": (dict, True),
+    "runtime": (dict, True),
+    "software": (dict, True),
+    "protocol": (dict, True),
+    "host": (dict, False),
+    "latency": (dict, False),
+    "ratio": (dict, False),
+    "energy": (dict, False),
+    "memory": (dict, False),
+    "size": (dict, False),
+    "accuracy": (dict, False),
+}
+_OK_REQUIRED = ("latency", "energy", "memory", "size", "accuracy", "host")
+_NESTED_REQUIRED = {
+    "model": ("name", "sha256"),
+    "setting": ("name",),
+    "device": ("name",),
+    "runtime": ("name", "threads"),
+    "protocol": ("warmup_runs", "min_runs", "max_runs", "target_rel_ci"),
+    "latency": ("samples_ms", "mean_ms", "median_ms", "p90_ms", "n_runs", "ci95_halfwidth_ms"),
+    "energy": ("source", "energy_is_estimate"),
+    "memory": ("peak_rss_bytes",),
+    "size": ("size_bytes", "compressed_size_bytes"),
+    "accuracy": ("source",),
+    "host": ("steal_pct",),
+}
+
+
+class RecordError(ValueError):
+    """A record that does not match the schema; the message names the field."""
+
+
+def record_key(model_sha256, setting, device, runtime, threads):
+    """The identity of a measurement: a sweep skips any key it already holds with a final status."""
+    raw = "|".join([model_sha256, setting, device, runtime, str(threads)])
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:24]
+
+
+def validate(rec):
+    """Raise RecordError if ``rec`` (a dict) is not a valid record of this schema version."""
+    if not isinstance(rec, dict):
+        raise RecordError("a record must be a JSON object")
+    if rec.get("schema_version") != SCHEMA_VERSION:
+        raise RecordError("schema_version is {!r}; this reader knows {}".format(
+            rec.get("schema_version"), SCHEMA_VERSION))
+    for name, (types, required) in _TOP.items():
+        if name not in rec:
+            if required or (rec.get("status") == "ok" and name in _OK_REQUIRED):
+                raise RecordError("missing field '{}'".format(name))
+            continue
+        if not isinstance(rec[name], types):
+            raise RecordError("field '{}' has type {}".format(name, type(rec[name]).__name__))
+    if rec["status"] not in STATUSES:
+        raise RecordError("status '{}' is not one of {}".format(rec["status"], ", ".join(STATUSES)))
+    if rec["status"] != "ok" and not rec["error"]:
+        raise RecordError("a '{}' record must carry an error".format(rec["status"]))
+    for name, keys in _NESTED_REQUIRED.items():
+        if name in rec:
+            for key in keys:
+                if key not in rec[name]:
+                    raise RecordError("missing field '{}.{}'".format(name, key))
+    _check_latency(rec.get("latency"))
+
+
+def _check_latency(lat):
+    if not lat:
+        return
+    samples = lat["samples_ms"]
+    if len(samples) != lat["n_runs"] or any(s < 0 for s in samples):
+        raise RecordError("latency.samples_ms must hold n_runs non-negative samples")
+    if not lat.get("min_ms", 0) <= lat["median_ms"] <= lat["p90_ms"] <= lat.get("max_ms", float("inf")):
+        raise RecordError("latency statistics out of order (min <= median <= p90 <= max)")
+
+
+def append_record(path, rec):
+    """Validate and append one record as one line, flushed and fsynced.
+
+    A single ``write`` of a whole line plus fsync means a kill can at worst leave a final partial
+    line, which ``read_records`` ignores; earlier lines are never touched.
+    """
+    validate(rec)
+    line = json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n"
+    fd = os.open(str(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        _ensure_line_start(fd, path)
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_line_start(fd, path):
+    """If a previous writer died mid-line, start on a fresh line so the new record stays whole."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return
+    with open(str(path), "rb") as fh:
+        fh.seek(size - 1)
+        if fh.read(1) != b"\n":
+            os.write(fd, b"\n")
+
+
+def read_records(path, strict=False):
+    """Records in file order. Lines that are not valid JSON (a torn last line after a kill) are
+    skipped unless ``strict``; schema-invalid records raise RecordError when ``strict``."""
+    out = []
+    if not os.path.exists(str(path)):
+        return out
+    with open(str(path), "r", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+                validate(rec)
+            except (ValueError, RecordError) as exc:
+                if strict:
+                    raise RecordError("{}:{}: {}".format(path, lineno, exc))
+                continue
+            out.append(rec)
+    return out

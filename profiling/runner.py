@@ -1,0 +1,110 @@
+"""Measure one (model, setting) item in this process and return a profile record.
+
+Runs in a child process of the sweep (``python -m profiling measure-one``) so that a crash or hang
+of the runtime costs one record, not the sweep. Python 3.6 syntax; numpy + onnxruntime only.
+"""
+import datetime
+import os
+import platform
+import socket
+import zlib
+
+import numpy as np
+
+from profiling import __version__
+from profiling import accuracy as acc
+from profiling import energy as energy_mod
+from profiling import memory
+from profiling.inputs import load_inputs, session_input_specs
+from profiling.measure import Protocol, measure, measure_interleaved, read_cpu_times, steal_pct
+from profiling.records import SCHEMA_VERSION, record_key
+from profiling.runtimes import get_runtime
+
+
+def base_record(item, plan, status="ok", error=None):
+    """The identity part of a record, shared by ok and failed rows."""
+    runtime = plan.get("runtime", "onnxruntime-cpu")
+    threads = int(plan.get("threads", 1))
+    device = plan.get("device") or {"name": "host"}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "record_id": record_key(item["model"]["sha256"], item["setting"]["name"], device["name"], runtime, threads),
+        "created_utc": datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z",
+        "status": status, "error": error, "model": item["model"], "setting": item["setting"],
+        "device": dict(device, hostname=socket.gethostname(), machine=platform.machine(),
+                       cpu_count=os.cpu_count()),
+        "runtime": {"name": runtime, "threads": threads},
+        "software": {"profiling": __version__, "python": platform.python_version()},
+        "protocol": Protocol.from_dict(plan.get("protocol", {})).to_dict(),
+    }
+
+
+def measure_item(item, plan):
+    """Load, time, power-sample and check accuracy of one variant; return an ok record."""
+    rec = base_record(item, plan)
+    runtime = get_runtime(rec["runtime"]["name"])
+    ok, why = runtime.available()
+    if not ok:
+        raise RuntimeError(why)
+    rec["software"].update(runtime.versions())
+    protocol = Protocol.from_dict(plan.get("protocol", {}))
+    threads = rec["runtime"]["threads"]
+    memory.reset_peak()
+    rss0 = memory.rss_bytes()
+    session = runtime.load(item["model_path"], threads=threads)
+    rec["runtime"]["providers"] = session.providers()
+    rss_loaded = memory.rss_bytes()
+    baseline = runtime.load(item["baseline_path"], threads=threads) if item.get("baseline_path") else None
+    feeds, labels, source = _inputs(session, item)
+    cpu0 = read_cpu_times()
+    feed = feeds[0]
+    if baseline is not None and protocol.interleaved:
+        base_lat, lat, ratio = measure_interleaved(lambda: baseline.run(feed), lambda: session.run(feed), protocol)
+        rec["ratio"] = dict(ratio, baseline_setting=item.get("baseline_setting", "none"),
+                            baseline_samples_ms=base_lat["samples_ms"], baseline_median_ms=base_lat["median_ms"])
+    else:
+        lat, _ = measure(lambda: session.run(feed), protocol)
+    rec["host"] = {"steal_pct": steal_pct(cpu0, read_cpu_times()), "loadavg": list(os.getloadavg())}
+    rec["latency"] = lat
+    rec["energy"] = energy_mod.energy_record(lambda: session.run(feed), lat, plan)
+    rec["memory"] = {"peak_rss_bytes": memory.rss_bytes("VmHWM"), "rss_before_load_bytes": rss0,
+                     "session_rss_delta_bytes": (rss_loaded - rss0) if rss0 and rss_loaded else None}
+    rec["size"] = file_sizes(item["model_path"])
+    rec["accuracy"] = _accuracy(session, baseline, feeds, labels, source)
+    return rec
+
+
+def _inputs(session, item):
+    specs = session_input_specs(session.session) if hasattr(session, "session") else {}
+    if not specs:
+        return [{}], None, "none"
+    return load_inputs(specs, item.get("data_path"), n_samples=int(item.get("n_samples", 8)),
+                       int_high=int(item.get("int_high", 2)))
+
+
+def file_sizes(path):
+    """Raw file bytes and deflate-compressed bytes (sparse-aware storage)."""
+    with open(str(path), "rb") as fh:
+        raw = fh.read()
+    return {"size_bytes": len(raw), "compressed_size_bytes": len(zlib.compress(raw, 6))}
+
+
+def _accuracy(session, baseline, feeds, labels, source):
+    """Top-1/top-5 against labels, else agreement with the baseline's outputs (cosine, top-1)."""
+    if not feeds or not feeds[0]:
+        return {"source": "none", "inputs": source}
+    out = np.concatenate([np.asarray(session.run(f)[0]) for f in feeds], axis=0)
+    result = {"inputs": source, "n_samples": len(feeds)}
+    ref = np.concatenate([np.asarray(baseline.run(f)[0]) for f in feeds], axis=0) if baseline else None
+    if labels is not None and out.ndim == 2:
+        result.update(source="labels", top1=acc.topk_accuracy(out, labels, 1), top5=acc.topk_accuracy(out, labels, 5))
+        if ref is not None:
+            result["baseline_top1"] = acc.topk_accuracy(ref, labels, 1)
+            result["accuracy_drop_pct"] = 100.0 * (result["baseline_top1"] - result["top1"])
+    elif ref is not None:
+        result["source"] = "baseline-agreement"
+    else:
+        result["source"] = "none"
+    if ref is not None:
+        result.update(acc.fidelity(ref, out))
+    return result

@@ -1,0 +1,155 @@
+"""Run a plan of (model, setting) items, each in a child process, into an append-only JSONL file.
+
+Resumable: an item whose record id is already in the output (ok, failed or skipped) is not run
+again. A crash or hang of the runtime becomes a ``failed`` record and the sweep goes on. One job
+per device at a time (an flock). Python 3.6 syntax; standard library only.
+"""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+
+from profiling.records import append_record, read_records, record_key
+
+
+class LockBusyError(RuntimeError):
+    """Another profiling job holds the device lock."""
+
+
+class DeviceLock(object):
+    """An exclusive flock on ``<lock_dir>/advisor-profile-<device>.lock``; held for a whole sweep."""
+
+    def __init__(self, device, lock_dir=None, wait=False):
+        folder = lock_dir or os.environ.get("ADVISOR_LOCK_DIR") or tempfile.gettempdir()
+        self.path = os.path.join(folder, "advisor-profile-{}.lock".format(device))
+        self.device = device
+        self.wait = wait
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        flags = fcntl.LOCK_EX if self.wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            fcntl.flock(self.fd, flags)
+        except (IOError, OSError) as exc:
+            holder = os.pread(self.fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(self.fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise LockBusyError("another profiling job (pid {}) is using device '{}' (lock {}); wait for "
+                                    "it to finish or pass --wait".format(holder, self.device, self.path))
+            raise
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode("ascii"), 0)
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def item_key(item, plan):
+    device = (plan.get("device") or {"name": "host"})["name"]
+    return record_key(item["model"]["sha256"], item["setting"]["name"], device,
+                      plan.get("runtime", "onnxruntime-cpu"), int(plan.get("threads", 1)))
+
+
+def done_keys(out_path):
+    """Record ids already in the output file (any final status)."""
+    return {r["record_id"] for r in read_records(out_path)}
+
+
+def run_plan(plan, out_path, progress=None, python=None):
+    """Measure every item of ``plan`` not yet in ``out_path``; return counts by outcome.
+
+    ``progress(event, item, record)`` is called with event "skip" (already done), "start" or "done".
+    """
+    device = (plan.get("device") or {"name": "host"})["name"]
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "already_done": 0}
+    with DeviceLock(device, plan.get("lock_dir"), wait=bool(plan.get("wait_for_lock"))):
+        done = done_keys(out_path)
+        for item in plan["items"]:
+            if item_key(item, plan) in done:
+                counts["already_done"] += 1
+                _call(progress, "skip", item, None)
+                continue
+            _call(progress, "start", item, None)
+            rec = item.get("record") or run_child(item, plan, python=python)
+            append_record(out_path, rec)
+            counts[rec["status"]] += 1
+            _call(progress, "done", item, rec)
+    return counts
+
+
+def _call(progress, event, item, rec):
+    if progress is not None:
+        progress(event, item, rec)
+
+
+def run_child(item, plan, python=None):
+    """Run ``python -m profiling measure-one`` on one item; a crash or timeout becomes a failed record."""
+    from profiling.runner import base_record
+    timeout = float(plan.get("timeout_s", 300))
+    with tempfile.TemporaryDirectory(prefix="advisor-item-") as tmp:
+        job, result = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
+        with open(job, "w") as fh:
+            json.dump({"item": item, "plan": plan}, fh)
+        cmd = [python or sys.executable, "-m", "profiling", "measure-one", job, result]
+        code, err = _spawn(cmd, timeout)
+        if code == 0 and os.path.exists(result):
+            with open(result) as fh:
+                return json.load(fh)
+    if code is None:
+        reason = "timed out after {:.0f} s (runtime hung); process killed".format(timeout)
+    elif code < 0:
+        reason = "runtime crashed: killed by signal {}{}".format(_signame(-code), _tail(err))
+    else:
+        reason = "measurement failed (exit {}){}".format(code, _tail(err))
+    return base_record(item, plan, status="failed", error=reason)
+
+
+def _spawn(cmd, timeout):
+    """(exit code or None on timeout, stderr text). The child gets its own process group."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+        return proc.returncode, err.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return None, ""
+    except BaseException:
+        _kill_group(proc)  # SIGINT/SIGTERM in the parent: never leave a child measuring
+        raise
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+
+
+def _package_root():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _signame(num):
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return str(num)
+
+
+def _tail(err):
+    lines = [ln.strip() for ln in (err or "").strip().splitlines() if ln.strip()]
+    return ": " + lines[-1][:300] if lines else ""
+
+

@@ -1,0 +1,67 @@
+"""Profile-record schema: validation, append-only writes, torn lines after a kill."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from profiling.measure import summarize
+from profiling.records import SCHEMA_VERSION, RecordError, append_record, read_records, record_key, validate
+
+
+def make_record(status="ok", setting="none"):
+    rec = {
+        "schema_version": SCHEMA_VERSION, "record_id": record_key("ab" * 32, setting, "host", "ort-cpu", 1),
+        "created_utc": "2026-11-28T00:00:00Z", "status": status, "error": None if status == "ok" else "boom",
+        "model": {"name": "m", "sha256": "ab" * 32}, "setting": {"name": setting}, "device": {"name": "host"},
+        "runtime": {"name": "ort-cpu", "threads": 1}, "software": {"profiling": "0.1.0"},
+        "protocol": {"warmup_runs": 1, "min_runs": 3, "max_runs": 5, "target_rel_ci": 0.05},
+    }
+    if status == "ok":
+        rec.update(latency=summarize([1.0, 1.2, 1.1]), host={"steal_pct": 0.0},
+                   energy={"source": "estimate", "energy_is_estimate": True, "energy_mj": 1.0},
+                   memory={"peak_rss_bytes": 1}, size={"size_bytes": 10, "compressed_size_bytes": 8},
+                   accuracy={"source": "synthetic"})
+    return rec
+
+
+def test_valid_records_pass():
+    validate(make_record())
+    validate(make_record("failed"))
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda r: r.pop("latency"), "latency"),
+    (lambda r: r.update(status="weird"), "status"),
+    (lambda r: r.update(schema_version=99), "schema_version"),
+    (lambda r: r["latency"].update(n_runs=7), "n_runs"),
+    (lambda r: r["model"].pop("sha256"), "model.sha256"),
+    (lambda r: r.update(status="failed", error=None), "error"),
+])
+def test_invalid_records_rejected(mutate, needle):
+    rec = copy.deepcopy(make_record())
+    mutate(rec)
+    with pytest.raises(RecordError, match=needle.split(".")[-1]):
+        validate(rec)
+
+
+def test_append_and_torn_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    append_record(path, make_record(setting="a"))
+    with open(path, "a") as fh:  # a writer killed mid-line
+        fh.write(json.dumps(make_record(setting="b"))[:40])
+    append_record(path, make_record(setting="c"))
+    recs = read_records(path)
+    assert [r["setting"]["name"] for r in recs] == ["a", "c"]
+    with pytest.raises(RecordError):
+        read_records(path, strict=True)
+
+
+def test_append_refuses_invalid(tmp_path):
+    path = tmp_path / "r.jsonl"
+    bad = make_record()
+    bad.pop("size")
+    with pytest.raises(RecordError):
+        append_record(path, bad)
+    assert not path.exists() or path.read_text() == ""
