@@ -27,7 +27,7 @@ run: install
 	$(BIN)/advisor compress $(EXAMPLE) --setting int8-static-pc -o $(OUT)/resnet8-int8.onnx
 
 lint: install
-	$(BIN)/ruff check advisor tests benchmarks
+	$(BIN)/ruff check advisor profiling tests benchmarks examples
 
 test: install lint
 	$(BIN)/python -m pytest

@@ -141,7 +141,7 @@ def read_records(path, strict=False):
                 validate(rec)
             except (ValueError, RecordError) as exc:
                 if strict:
-                    raise RecordError("{}:{}: {}".format(path, lineno, exc))
+                    raise RecordError("{}:{}: {}".format(path, lineno, exc)) from exc
                 continue
             out.append(rec)
     return out

@@ -44,7 +44,7 @@ class Registry(object):
             return
         self._entry_points_read = True
         try:
-            from importlib.metadata import entry_points  # Python >= 3.8
+            from importlib.metadata import entry_points  # novermin (guarded: Python >= 3.8)
         except ImportError:  # pragma: no cover - Python 3.6/3.7 on old Jetsons
             return
         try:

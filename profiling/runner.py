@@ -11,10 +11,9 @@ import zlib
 
 import numpy as np
 
-from profiling import __version__
+from profiling import __version__, memory
 from profiling import accuracy as acc
 from profiling import energy as energy_mod
-from profiling import memory
 from profiling.inputs import load_inputs, session_input_specs
 from profiling.measure import Protocol, measure, measure_interleaved, read_cpu_times, steal_pct
 from profiling.records import SCHEMA_VERSION, record_key

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 
-
 from profiling.records import append_record, read_records, record_key
 
 
@@ -41,7 +40,7 @@ class DeviceLock(object):
             os.close(self.fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES):
                 raise LockBusyError("another profiling job (pid {}) is using device '{}' (lock {}); wait for "
-                                    "it to finish or pass --wait".format(holder, self.device, self.path))
+                                    "it to finish or pass --wait".format(holder, self.device, self.path)) from exc
             raise
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode("ascii"), 0)

@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from advisor.cli import compress_cmd, inspect_cmd, settings_cmd
+from advisor.cli import compress_cmd, inspect_cmd, profile_cmd, settings_cmd
 
 app = typer.Typer(
     name="advisor", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -14,6 +14,7 @@ app = typer.Typer(
 app.command("inspect")(inspect_cmd.inspect)
 app.command("settings")(settings_cmd.settings)
 app.command("compress")(compress_cmd.compress)
+app.command("profile")(profile_cmd.profile)
 
 
 def main() -> None:

@@ -1,0 +1,81 @@
+"""`advisor profile MODEL... --settings a,b|all --out FILE.jsonl [--data FILE.npz]`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from advisor.cli.common import handle_errors, print_json, stderr_console
+from advisor.units import parse_percent, parse_time_ms
+
+
+@handle_errors
+def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.")],
+            out: Annotated[Path, typer.Option("--out", "-o", help="Append-only JSONL of profile records.")],
+            settings: Annotated[str, typer.Option("--settings", help="'all' or a comma list.")] = "all",
+            data: Annotated[Path | None, typer.Option("--data", help=".npz inputs (+labels) for calibration "
+                                                      "and accuracy.")] = None,
+            device: Annotated[str, typer.Option(help="Device label recorded with each measurement.")] = "host",
+            runtime: Annotated[str, typer.Option(help="Runtime (onnxruntime-cpu, -cuda, -tensorrt).")] =
+            "onnxruntime-cpu",
+            threads: Annotated[int, typer.Option(help="Intra-op threads, pinned.")] = 1,
+            min_runs: Annotated[int, typer.Option(help="Fewest timed runs.")] = 10,
+            max_runs: Annotated[int, typer.Option(help="Most timed runs.")] = 200,
+            target_ci: Annotated[str, typer.Option(help="Stop when the 95% CI half-width is under this share "
+                                                   "of the mean.")] = "5%",
+            time_budget: Annotated[str, typer.Option(help="Time budget per variant, e.g. 10s.")] = "10s",
+            timeout: Annotated[str, typer.Option(help="Kill a variant after this long, e.g. 300s.")] = "300s",
+            no_interleave: Annotated[bool, typer.Option("--no-interleave", help="Time variants alone instead of "
+                                                        "alternating with the baseline.")] = False,
+            wait: Annotated[bool, typer.Option("--wait", help="Wait for the device lock.")] = False,
+            work_dir: Annotated[Path | None, typer.Option(help="Where compressed variants are cached.")] = None,
+            json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False) -> None:
+    """Compress each MODEL with each setting and measure every variant; rerun to resume."""
+    from advisor.profile import SweepOptions, run_sweep
+
+    opts = SweepOptions(device=device, runtime=runtime, threads=threads, min_runs=min_runs, max_runs=max_runs,
+                        target_rel_ci=parse_percent(target_ci) / 100, time_budget_s=parse_time_ms(time_budget) / 1000,
+                        timeout_s=parse_time_ms(timeout) / 1000, interleaved=not no_interleave, wait_for_lock=wait,
+                        work_dir=str(work_dir) if work_dir else None)
+    with _Progress(len(models)) as bar:
+        counts = run_sweep(models, settings, out, opts, data=data, progress=bar.update)
+    if json_out:
+        print_json(counts)
+    else:
+        stderr_console().print(f"records in {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+class _Progress:
+    """A rich progress bar (stderr) fed by the sweep's progress events."""
+
+    def __init__(self, n_models: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                                 "{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=stderr_console(), transient=False)
+        self.task = None
+        self.n_models = n_models
+
+    def __enter__(self):
+        self.progress.__enter__()
+        self.task = self.progress.add_task("preparing", total=None)
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def update(self, event: str, item: dict, rec: dict | None) -> None:
+        if event == "plan":
+            self.progress.update(self.task, total=item["n_items"], description="measuring")
+            return
+        label = f"{item['model']['name']} / {item['setting']['name']}"
+        if event == "compress":
+            self.progress.update(self.task, description=f"compressing {label}")
+        elif event == "start":
+            self.progress.update(self.task, description=f"measuring {label}")
+        elif event in ("skip", "done"):
+            self.progress.advance(self.task)
+            if rec is not None and rec["status"] != "ok":
+                self.progress.console.print(f"  {rec['status']}: {label}: {rec['error']}")

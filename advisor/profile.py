@@ -1,0 +1,163 @@
+"""Sweeps: compress each model with each setting, then measure every variant with profiling/.
+
+Variants are cached under a work folder keyed by model hash and setting, so a resumed sweep does
+not recompress. Settings that do not apply become ``skipped`` records with the reason; settings
+that fail to compress become ``failed`` records. Measurement runs in child processes
+(profiling.sweep), one job per device at a time.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from advisor.errors import AdvisorError, OutputError
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How to measure: device/runtime labels, threads, protocol, and per-item timeout (s)."""
+
+    device: str = "host"
+    runtime: str = "onnxruntime-cpu"
+    threads: int = 1
+    warmup_runs: int = 5
+    min_runs: int = 10
+    max_runs: int = 200
+    target_rel_ci: float = 0.05
+    time_budget_s: float = 10.0
+    timeout_s: float = 300.0
+    interleaved: bool = True
+    power: str = "auto"
+    wait_for_lock: bool = False
+    work_dir: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.threads < 1:
+            raise AdvisorError(f"--threads must be at least 1, got {self.threads}.")
+        if not 2 <= self.min_runs <= self.max_runs:
+            raise AdvisorError(f"Need 2 <= --min-runs <= --max-runs, got {self.min_runs} and {self.max_runs}.")
+        if not 0 < self.target_rel_ci < 1:
+            raise AdvisorError(f"--target-ci must be between 0% and 100%, got {self.target_rel_ci:.0%}.")
+
+    def plan_header(self) -> dict:
+        return {"device": {"name": self.device}, "runtime": self.runtime, "threads": self.threads,
+                "power": self.power, "timeout_s": self.timeout_s, "wait_for_lock": self.wait_for_lock,
+                "protocol": {"warmup_runs": self.warmup_runs, "min_runs": self.min_runs, "max_runs": self.max_runs,
+                             "target_rel_ci": self.target_rel_ci, "time_budget_s": self.time_budget_s,
+                             "interleaved": self.interleaved}}
+
+
+def resolve_settings(spec: str) -> list[str]:
+    """'all' or a comma list -> validated setting names ('none' always measured first)."""
+    from advisor.compression import get_setting, setting_names
+
+    names = setting_names() if spec.strip() == "all" else [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise AdvisorError("--settings is empty. Give 'all' or a comma list such as 'none,fp16'.")
+    for n in names:
+        get_setting(n)
+    return ["none"] + [n for n in names if n != "none"]
+
+
+def model_identity(path: Path, lm) -> dict:
+    """name, sha256, family and a digest of the feature vector (what the record says of the model)."""
+    from advisor.api import file_sha256
+    from advisor.features import extract_features, feature_vector
+
+    meta = {p.key: p.value for p in lm.model.metadata_props}
+    vec = json.dumps([round(v, 9) for v in feature_vector(extract_features(lm))])
+    return {"name": meta.get("advisor.name", path.stem), "family": meta.get("advisor.family", "unknown"),
+            "sha256": file_sha256(path), "path": str(path),
+            "features_digest": hashlib.sha256(vec.encode()).hexdigest()[:16]}
+
+
+def build_plan(models: list[Path], settings: list[str], opts: SweepOptions, out: Path,
+               data: Path | None = None, progress=None) -> dict:
+    """Compress what is not yet measured and return the plan for profiling.sweep.run_plan."""
+    from advisor.modelio import load_model
+    from profiling.sweep import done_keys
+
+    plan = opts.plan_header()
+    work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".variants")
+    _ensure_dir(work)
+    done = done_keys(out)
+    plan["items"] = []
+    for path in models:
+        lm = load_model(path)
+        ident = model_identity(path, lm)
+        for name in settings:
+            item = {"model": ident, "setting": {"name": name}, "baseline_path": str(Path(path).resolve()),
+                    "data_path": str(data) if data else None}
+            from profiling.sweep import item_key
+            if item_key(item, plan) in done:
+                plan["items"].append(item)
+                continue
+            if progress:
+                progress("compress", item, None)
+            plan["items"].append(_variant_item(item, lm, name, work, data, plan))
+    return plan
+
+
+def _variant_item(item: dict, lm, name: str, work: Path, data: Path | None, plan: dict) -> dict:
+    """Compress (or reuse the cached variant); attach a skipped/failed record when it cannot."""
+    from advisor.compression import data as cdata
+    from advisor.compression import get_setting
+    from advisor.errors import NotApplicableError
+    from advisor.modelio import from_proto, save_model
+    from profiling.runner import base_record
+
+    setting = get_setting(name)
+    item["setting"] = {"name": name, "family": setting.family, "params": setting.params}
+    target = work / f"{item['model']['sha256'][:16]}-{name.replace('+', '_')}.onnx"
+    item["model_path"] = str(target)
+    if name == "none":
+        item["model_path"] = item["baseline_path"]
+        item.pop("baseline_path")
+        return item
+    if target.exists():
+        return item
+    try:
+        calib = cdata.load_npz(data, lm) if data else None
+        result = setting.apply(lm, calib)
+        from_proto(result.model)
+        save_model(result.model, target)
+        item["setting"]["notes"] = result.notes
+    except NotApplicableError as exc:
+        item["record"] = base_record(item, plan, status="skipped", error=str(exc))
+    except AdvisorError as exc:
+        item["record"] = base_record(item, plan, status="failed", error=f"compression failed: {exc}")
+    except Exception as exc:  # a bug in a setting must cost one record, not the sweep
+        item["record"] = base_record(item, plan, status="failed",
+                                     error=f"compression crashed: {type(exc).__name__}: {str(exc)[:300]}")
+    return item
+
+
+def _ensure_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create work folder '{path}': {exc.strerror}. Pass --work-dir.") from exc
+
+
+def run_sweep(models: list[Path], settings_spec: str, out: Path, opts: SweepOptions,
+              data: Path | None = None, progress=None) -> dict:
+    """Compress and measure; returns counts {ok, failed, skipped, already_done}."""
+    from profiling.sweep import LockBusyError, run_plan
+
+    out = Path(out)
+    if out.is_dir() or not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise OutputError(f"Cannot write records to '{out}': give a file in an existing folder.")
+    settings = resolve_settings(settings_spec)
+    plan = build_plan([Path(m) for m in models], settings, opts, out, data, progress)
+    if progress:
+        progress("plan", {"n_items": len(plan["items"])}, None)
+    try:
+        return run_plan(plan, str(out), progress=progress)
+    except LockBusyError as exc:
+        raise AdvisorError(str(exc)) from None
+    except OSError as exc:
+        raise OutputError(f"Could not write records to '{out}': {exc.strerror}. Records already written are kept; "
+                          "rerun the same command to resume.") from exc
