@@ -30,13 +30,14 @@ class Registry(object):
         self._loaded = {}
         self._entry_points_read = False
 
-    def register(self, name, target, **kwargs):
-        """Register ``target`` ("module:attr" or an object) under ``name``.
+    def register(self, key, target, **kwargs):
+        """Register ``target`` ("module:attr" or an object) under the name ``key``.
 
-        If ``kwargs`` are given, the loaded attribute is called with them to make the member.
+        If ``kwargs`` are given, the loaded attribute is called with them to make the member
+        (they may include ``name``, so the member knows what it is registered as).
         """
-        self._specs[name] = (target, kwargs)
-        self._loaded.pop(name, None)
+        self._specs[key] = (target, kwargs)
+        self._loaded.pop(key, None)
 
     def _read_entry_points(self):
         if self._entry_points_read or not self.entry_point_group:
