@@ -23,5 +23,5 @@ def settings(json_out: Annotated[bool, typer.Option("--json", help="Print one JS
     for col in ("name", "family", "touches", "min cosine", "description"):
         table.add_column(col)
     for s in rows:
-        table.add_row(s["name"], s["family"], ",".join(s["touches"]), f"{s['min_cosine']:.2f}", s["description"])
+        table.add_row(s["name"], s["family"], ",".join(s["touches"]), f"{s['min_cosine']:.4f}", s["description"])
     stdout_console().print(table)
