@@ -77,8 +77,8 @@ def compress(path: str | Path, setting: str, out: str | Path, data: str | Path |
              check_fidelity: bool = True) -> CompressReport:
     """Apply ``setting`` to the model at ``path``, write it atomically to ``out``, and (by default)
     compare its outputs with the original's on the calibration/--data inputs (4 samples)."""
-    from advisor.compression import get_setting
     from advisor.compression import data as cdata
+    from advisor.compression import get_setting
     from advisor.compression.sizes import compressed_size_bytes, size_bytes
     from advisor.modelio import from_proto, load_model, save_model
 

@@ -5,9 +5,8 @@ settings through the ``advisor.settings`` entry-point group.
 """
 from __future__ import annotations
 
-from profiling.registry import Registry, UnknownNameError
-
 from advisor.errors import SettingError
+from profiling.registry import Registry, UnknownNameError
 
 SETTINGS = Registry("setting", entry_point_group="advisor.settings")
 
