@@ -65,20 +65,23 @@ def resolve_settings(spec: str) -> list[str]:
 def model_identity(path: Path, lm) -> dict:
     """name, sha256, family and a digest of the feature vector (what the record says of the model)."""
     from advisor.api import file_sha256
-    from advisor.features import extract_features, feature_vector
+    from advisor.features import FEATURE_SCHEMA_VERSION, extract_features, feature_vector
 
     meta = {p.key: p.value for p in lm.model.metadata_props}
-    vec = json.dumps([round(v, 9) for v in feature_vector(extract_features(lm))])
+    features = extract_features(lm)
+    vec = json.dumps([round(v, 9) for v in feature_vector(features)])
     return {"name": meta.get("advisor.name", path.stem), "family": meta.get("advisor.family", "unknown"),
-            "sha256": file_sha256(path), "path": str(path),
-            "features_digest": hashlib.sha256(vec.encode()).hexdigest()[:16]}
+            "kind": meta.get("advisor.kind", "user"), "sha256": file_sha256(path), "path": str(path),
+            "features_digest": hashlib.sha256(vec.encode()).hexdigest()[:16],
+            "feature_schema_version": FEATURE_SCHEMA_VERSION, "features": dict(features.values)}
 
 
 def build_plan(models: list[Path], settings: list[str], opts: SweepOptions, out: Path,
                data: Path | None = None, progress=None) -> dict:
     """Compress what is not yet measured and return the plan for profiling.sweep.run_plan."""
+    from advisor.compression.data import embedding_rows
     from advisor.modelio import load_model
-    from profiling.sweep import done_keys
+    from profiling.sweep import done_keys, item_key
 
     plan = opts.plan_header()
     work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".variants")
@@ -90,8 +93,7 @@ def build_plan(models: list[Path], settings: list[str], opts: SweepOptions, out:
         ident = model_identity(path, lm)
         for name in settings:
             item = {"model": ident, "setting": {"name": name}, "baseline_path": str(Path(path).resolve()),
-                    "data_path": str(data) if data else None}
-            from profiling.sweep import item_key
+                    "data_path": str(data) if data else None, "int_high": embedding_rows(lm)}
             if item_key(item, plan) in done:
                 plan["items"].append(item)
                 continue
@@ -106,7 +108,7 @@ def _variant_item(item: dict, lm, name: str, work: Path, data: Path | None, plan
     from advisor.compression import data as cdata
     from advisor.compression import get_setting
     from advisor.errors import NotApplicableError
-    from advisor.modelio import from_proto, save_model
+    from advisor.modelio import from_proto, save_model, write_bytes_atomic
     from profiling.runner import base_record
 
     setting = get_setting(name)
@@ -117,14 +119,17 @@ def _variant_item(item: dict, lm, name: str, work: Path, data: Path | None, plan
         item["model_path"] = item["baseline_path"]
         item.pop("baseline_path")
         return item
-    if target.exists():
+    sidecar = target.with_name(target.name + ".json")
+    if target.exists() and sidecar.exists():
+        item["setting"]["notes"] = json.loads(sidecar.read_text())["notes"]
         return item
     try:
         calib = cdata.load_npz(data, lm) if data else None
         result = setting.apply(lm, calib)
         from_proto(result.model)
         save_model(result.model, target)
-        item["setting"]["notes"] = result.notes
+        write_bytes_atomic(sidecar, json.dumps({"notes": result.notes}, default=str).encode())
+        item["setting"]["notes"] = json.loads(json.dumps(result.notes, default=str))
     except NotApplicableError as exc:
         item["record"] = base_record(item, plan, status="skipped", error=str(exc))
     except AdvisorError as exc:

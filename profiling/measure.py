@@ -72,13 +72,24 @@ def quantile(sorted_xs, q):
     return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (pos - lo)
 
 
-def _converged(samples, protocol):
-    n = len(samples)
-    if n < protocol.min_runs:
-        return False
-    mean = sum(samples) / n
-    std = math.sqrt(sum((x - mean) ** 2 for x in samples) / (n - 1))
-    return mean > 0 and t95(n - 1) * std / math.sqrt(n) <= protocol.target_rel_ci * mean
+class _Running(object):
+    """Welford's running mean and variance: O(1) per sample, so checking the stopping rule after
+    every run costs the same at run 10 as at run 10 000."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, x):
+        self.n += 1
+        delta = x - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (x - self.mean)
+
+    def halfwidth_within(self, target):
+        """Is the 95% CI half-width of the mean within ``target`` (in the units of x)?"""
+        if self.n < 2:
+            return False
+        return t95(self.n - 1) * math.sqrt(self.m2 / (self.n - 1) / self.n) <= target
 
 
 def measure(run_once, protocol, clock=time.perf_counter):
@@ -88,25 +99,27 @@ def measure(run_once, protocol, clock=time.perf_counter):
     """
     for _ in range(protocol.warmup_runs):
         run_once()
-    samples = []
+    samples, stats = [], _Running()
     start = clock()
     while True:
         t0 = clock()
         run_once()
-        samples.append((clock() - t0) * 1000.0)
-        reason = _stop_reason(samples, protocol, clock() - start)
+        t1 = clock()
+        samples.append((t1 - t0) * 1000.0)
+        stats.add(samples[-1])
+        reason = _stop_reason(stats, protocol.target_rel_ci * stats.mean, protocol, t1 - start)
         if reason:
             summary = summarize(samples)
             summary["stopping"] = reason
             return summary, reason
 
 
-def _stop_reason(samples, protocol, elapsed_s):
-    if _converged(samples, protocol):
+def _stop_reason(stats, target, protocol, elapsed_s):
+    if stats.n >= protocol.min_runs and stats.halfwidth_within(target):
         return "ci"
-    if len(samples) >= protocol.max_runs:
+    if stats.n >= protocol.max_runs:
         return "max_runs"
-    if elapsed_s >= protocol.time_budget_s and len(samples) >= protocol.min_runs:
+    if elapsed_s >= protocol.time_budget_s and stats.n >= protocol.min_runs:
         return "time_budget"
     return None
 
@@ -120,7 +133,7 @@ def measure_interleaved(run_base, run_variant, protocol, clock=time.perf_counter
     for _ in range(protocol.warmup_runs):
         run_base()
         run_variant()
-    base, var, logs = [], [], []
+    base, var, logs, stats = [], [], [], _Running()
     start = clock()
     while True:
         order = (run_base, run_variant) if len(base) % 2 == 0 else (run_variant, run_base)
@@ -132,23 +145,10 @@ def measure_interleaved(run_base, run_variant, protocol, clock=time.perf_counter
         base.append(times[run_base])
         var.append(times[run_variant])
         logs.append(math.log(max(times[run_variant], 1e-9) / max(times[run_base], 1e-9)))
-        reason = _ratio_stop(logs, protocol, clock() - start)
+        stats.add(logs[-1])
+        reason = _stop_reason(stats, math.log1p(protocol.target_rel_ci), protocol, clock() - start)
         if reason:
             return summarize(base), summarize(var), _ratio_summary(logs, reason)
-
-
-def _ratio_stop(logs, protocol, elapsed_s):
-    n = len(logs)
-    if n >= protocol.min_runs:
-        mean = sum(logs) / n
-        std = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
-        if t95(n - 1) * std / math.sqrt(n) <= math.log1p(protocol.target_rel_ci):
-            return "ci"
-    if n >= protocol.max_runs:
-        return "max_runs"
-    if elapsed_s >= protocol.time_budget_s and n >= protocol.min_runs:
-        return "time_budget"
-    return None
 
 
 def _ratio_summary(logs, reason):

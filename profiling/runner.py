@@ -46,31 +46,54 @@ def measure_item(item, plan):
     if not ok:
         raise RuntimeError(why)
     rec["software"].update(runtime.versions())
-    protocol = Protocol.from_dict(plan.get("protocol", {}))
     threads = rec["runtime"]["threads"]
     memory.reset_peak()
     rss0 = memory.rss_bytes()
     session = runtime.load(item["model_path"], threads=threads)
     rec["runtime"]["providers"] = session.providers()
-    rss_loaded = memory.rss_bytes()
-    baseline = runtime.load(item["baseline_path"], threads=threads) if item.get("baseline_path") else None
     feeds, labels, source = _inputs(session, item)
-    cpu0 = read_cpu_times()
-    feed = feeds[0]
-    if baseline is not None and protocol.interleaved:
-        base_lat, lat, ratio = measure_interleaved(lambda: baseline.run(feed), lambda: session.run(feed), protocol)
-        rec["ratio"] = dict(ratio, baseline_setting=item.get("baseline_setting", "none"),
-                            baseline_samples_ms=base_lat["samples_ms"], baseline_median_ms=base_lat["median_ms"])
-    else:
-        lat, _ = measure(lambda: session.run(feed), protocol)
-    rec["host"] = {"steal_pct": steal_pct(cpu0, read_cpu_times()), "loadavg": list(os.getloadavg())}
-    rec["latency"] = lat
-    rec["energy"] = energy_mod.energy_record(lambda: session.run(feed), lat, plan)
+    session.run(feeds[0])  # first run allocates the arena: part of the session's memory
     rec["memory"] = {"peak_rss_bytes": memory.rss_bytes("VmHWM"), "rss_before_load_bytes": rss0,
-                     "session_rss_delta_bytes": (rss_loaded - rss0) if rss0 and rss_loaded else None}
+                     "session_rss_delta_bytes": _delta(memory.rss_bytes(), rss0)}
+    baseline = runtime.load(item["baseline_path"], threads=threads) if item.get("baseline_path") else None
+    _time(rec, session, baseline, feeds[0], item, plan)
+    rec["energy"] = energy_mod.energy_record(lambda: session.run(feeds[0]), rec["latency"], plan)
     rec["size"] = file_sizes(item["model_path"])
     rec["accuracy"] = _accuracy(session, baseline, feeds, labels, source)
     return rec
+
+
+def _delta(after, before):
+    return after - before if after is not None and before is not None else None
+
+
+def _time(rec, session, baseline, feed, item, plan):
+    """Time the variant (interleaved with the baseline when there is one); re-measure while
+    hypervisor steal exceeds ``max_steal_pct`` (up to ``max_attempts``), keeping the quietest try."""
+    protocol = Protocol.from_dict(plan.get("protocol", {}))
+    limit = float(plan.get("max_steal_pct", 10.0))
+    best, steals = None, []
+    for _ in range(int(plan.get("max_attempts", 3))):
+        cpu0 = read_cpu_times()
+        if baseline is not None and protocol.interleaved:
+            base_lat, lat, ratio = measure_interleaved(lambda: baseline.run(feed), lambda: session.run(feed),
+                                                       protocol)
+            lat["stopping"] = ratio["stopping"]
+            ratio = dict(ratio, baseline_setting=item.get("baseline_setting", "none"),
+                         baseline_samples_ms=base_lat["samples_ms"], baseline_median_ms=base_lat["median_ms"])
+        else:
+            (lat, _), ratio = measure(lambda: session.run(feed), protocol), None
+        steal = steal_pct(cpu0, read_cpu_times())
+        steals.append(steal)
+        if best is None or (steal or 0.0) < (best[0] or 0.0):
+            best = (steal, lat, ratio)
+        if steal is None or steal <= limit:
+            break
+    rec["host"] = {"steal_pct": best[0], "steal_pct_attempts": steals, "max_steal_pct": limit,
+                   "loadavg": list(os.getloadavg())}
+    rec["latency"] = best[1]
+    if best[2] is not None:
+        rec["ratio"] = best[2]
 
 
 def _inputs(session, item):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from advisor.cli.common import handle_errors, print_json, stderr_console
+from advisor.cli.common import EXIT_INTERRUPTED, fail, handle_errors, print_json, stderr_console
 from advisor.units import parse_percent, parse_time_ms
 
 
@@ -38,8 +38,12 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
                         target_rel_ci=parse_percent(target_ci) / 100, time_budget_s=parse_time_ms(time_budget) / 1000,
                         timeout_s=parse_time_ms(timeout) / 1000, interleaved=not no_interleave, wait_for_lock=wait,
                         work_dir=str(work_dir) if work_dir else None)
-    with _Progress(len(models)) as bar:
-        counts = run_sweep(models, settings, out, opts, data=data, progress=bar.update)
+    try:
+        with _Progress(len(models)) as bar:
+            counts = run_sweep(models, settings, out, opts, data=data, progress=bar.update)
+    except KeyboardInterrupt:
+        raise fail(f"interrupted; records already in {out} are kept; rerun the same command to resume",
+                   EXIT_INTERRUPTED) from None
     if json_out:
         print_json(counts)
     else:

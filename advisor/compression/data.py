@@ -33,7 +33,7 @@ def input_specs(lm: LoadedModel) -> dict:
 def synthetic(lm: LoadedModel, n_samples: int = 16, seed: int = 0) -> CalibrationData:
     """Seeded random inputs: N(0,1) floats; integer inputs (token ids) uniform in [0, vocab)."""
     rng = np.random.default_rng(seed)
-    vocab = _embedding_rows(lm)
+    vocab = embedding_rows(lm)
     inputs = {}
     for name, (shape, dtype) in input_specs(lm).items():
         full = [n_samples] + shape[1:]
@@ -46,7 +46,7 @@ def synthetic(lm: LoadedModel, n_samples: int = 16, seed: int = 0) -> Calibratio
     return CalibrationData(inputs=inputs, source=f"synthetic(seed={seed})")
 
 
-def _embedding_rows(lm: LoadedModel) -> int:
+def embedding_rows(lm: LoadedModel) -> int:
     """Smallest row count of a Gather table (a safe id range for token inputs); 2 if none."""
     inits = {t.name: t for t in lm.model.graph.initializer}
     rows = [int(inits[n.input[0]].dims[0]) for n in lm.model.graph.node
