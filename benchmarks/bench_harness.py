@@ -52,7 +52,7 @@ def stopping(names: list[str]) -> None:
     print("\nstopping rule (warm-up 5, min 10, max 300 runs, 5% CI target, 20 s budget):")
     for name in names:
         sess, feed = _session(name)
-        summary, reason = measure(lambda: sess.run(None, feed), Protocol())
+        summary, reason = measure(lambda s=sess, f=feed: s.run(None, f), Protocol())
         print(f"{name:16s} runs {summary['n_runs']:4d}  stop={reason:11s} median {summary['median_ms']:.4f} ms  "
               f"rel CI {100 * summary['rel_ci95']:.2f}%")
 
