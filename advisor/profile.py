@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.errors import AdvisorError, OutputError
@@ -32,7 +32,8 @@ class SweepOptions:
     power: str = "auto"
     wait_for_lock: bool = False
     work_dir: str | None = None
-    extra: dict = field(default_factory=dict)
+    compress_jobs: int = 1
+    accuracy_samples: int = 8
 
     def __post_init__(self):
         if self.threads < 1:
@@ -44,7 +45,7 @@ class SweepOptions:
 
     def plan_header(self) -> dict:
         return {"device": {"name": self.device}, "runtime": self.runtime, "threads": self.threads,
-                "power": self.power, "timeout_s": self.timeout_s, "wait_for_lock": self.wait_for_lock,
+                "power": self.power, "accuracy_samples": self.accuracy_samples, "timeout_s": self.timeout_s, "wait_for_lock": self.wait_for_lock,
                 "protocol": {"warmup_runs": self.warmup_runs, "min_runs": self.min_runs, "max_runs": self.max_runs,
                              "target_rel_ci": self.target_rel_ci, "time_budget_s": self.time_budget_s,
                              "interleaved": self.interleaved}}
@@ -78,29 +79,59 @@ def model_identity(path: Path, lm) -> dict:
 
 def build_plan(models: list[Path], settings: list[str], opts: SweepOptions, out: Path,
                data: Path | None = None, progress=None) -> dict:
-    """Compress what is not yet measured and return the plan for profiling.sweep.run_plan."""
-    from advisor.compression.data import embedding_rows
-    from advisor.modelio import load_model
-    from profiling.sweep import done_keys, item_key
+    """Compress what is not yet measured and return the plan for profiling.sweep.run_plan.
+
+    With ``opts.compress_jobs > 1`` models are compressed in that many worker processes (nothing is
+    being timed yet, so this does not disturb measurements).
+    """
+    from profiling.sweep import done_keys
 
     plan = opts.plan_header()
     work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".variants")
     _ensure_dir(work)
     done = done_keys(out)
+    jobs = [(Path(p), settings, plan, work, data, done) for p in models]
     plan["items"] = []
-    for path in models:
-        lm = load_model(path)
-        ident = model_identity(path, lm)
-        for name in settings:
-            item = {"model": ident, "setting": {"name": name}, "baseline_path": str(Path(path).resolve()),
-                    "data_path": str(data) if data else None, "int_high": embedding_rows(lm)}
-            if item_key(item, plan) in done:
-                plan["items"].append(item)
-                continue
-            if progress:
-                progress("compress", item, None)
-            plan["items"].append(_variant_item(item, lm, name, work, data, plan))
+    for items in _map(_model_items, jobs, opts.compress_jobs):
+        if progress and items:
+            progress("compress", items[0], None)
+        plan["items"].extend(items)
     return plan
+
+
+def _map(fn, jobs: list, workers: int):
+    if workers <= 1 or len(jobs) <= 1:
+        return map(fn, jobs)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return _drain(pool, pool.map(fn, jobs, chunksize=1))
+
+
+def _drain(pool, results):
+    with pool:
+        yield from results
+
+
+def _model_items(job: tuple) -> list[dict]:
+    """Items for one model: identity, data file, and each setting's variant (compressed if needed)."""
+    from advisor.compression.data import embedding_rows
+    from advisor.modelio import load_model
+    from profiling.sweep import item_key
+
+    path, settings, plan, work, data, done = job
+    lm = load_model(path)
+    ident = model_identity(path, lm)
+    sibling = path.with_suffix(".npz")
+    data = data or (sibling if sibling.is_file() else None)
+    items = []
+    for name in settings:
+        item = {"model": ident, "setting": {"name": name}, "baseline_path": str(path.resolve()),
+                "data_path": str(data) if data else None, "int_high": embedding_rows(lm),
+                "n_samples": plan.get("accuracy_samples", 8)}
+        items.append(item if item_key(item, plan) in done else _variant_item(item, lm, name, work, data, plan))
+    return items
 
 
 def _variant_item(item: dict, lm, name: str, work: Path, data: Path | None, plan: dict) -> dict:

@@ -15,7 +15,9 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
             out: Annotated[Path, typer.Option("--out", "-o", help="Append-only JSONL of profile records.")],
             settings: Annotated[str, typer.Option("--settings", help="'all' or a comma list.")] = "all",
             data: Annotated[Path | None, typer.Option("--data", help=".npz inputs (+labels) for calibration "
-                                                      "and accuracy.")] = None,
+                                                      "and accuracy, for every model. Without it, MODEL.npz "
+                                                      "next to a model is used when present, else seeded "
+                                                      "synthetic inputs.")] = None,
             device: Annotated[str, typer.Option(help="Device label recorded with each measurement.")] = "host",
             runtime: Annotated[str, typer.Option(help="Runtime (onnxruntime-cpu, -cuda, -tensorrt).")] =
             "onnxruntime-cpu",
@@ -30,6 +32,8 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
                                                         "alternating with the baseline.")] = False,
             wait: Annotated[bool, typer.Option("--wait", help="Wait for the device lock.")] = False,
             work_dir: Annotated[Path | None, typer.Option(help="Where compressed variants are cached.")] = None,
+            compress_jobs: Annotated[int, typer.Option(help="Processes compressing models before measuring.")] = 1,
+            accuracy_samples: Annotated[int, typer.Option(help="Synthetic samples for the fidelity check.")] = 8,
             json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False) -> None:
     """Compress each MODEL with each setting and measure every variant; rerun to resume."""
     from advisor.profile import SweepOptions, run_sweep
@@ -37,7 +41,8 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
     opts = SweepOptions(device=device, runtime=runtime, threads=threads, min_runs=min_runs, max_runs=max_runs,
                         target_rel_ci=parse_percent(target_ci) / 100, time_budget_s=parse_time_ms(time_budget) / 1000,
                         timeout_s=parse_time_ms(timeout) / 1000, interleaved=not no_interleave, wait_for_lock=wait,
-                        work_dir=str(work_dir) if work_dir else None)
+                        work_dir=str(work_dir) if work_dir else None, compress_jobs=compress_jobs,
+                        accuracy_samples=accuracy_samples)
     try:
         with _Progress(len(models)) as bar:
             counts = run_sweep(models, settings, out, opts, data=data, progress=bar.update)
