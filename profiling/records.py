@@ -7,6 +7,7 @@ Python 3.6 syntax; standard library only.
 Units live in names: ``*_ms`` milliseconds, ``*_mj`` millijoules, ``*_mw`` milliwatts,
 ``*_bytes`` bytes, ``*_pct`` percent (0..100), ``*_s`` seconds.
 """
+import gzip
 import hashlib
 import json
 import os
@@ -126,12 +127,14 @@ def _ensure_line_start(fd, path):
 
 
 def read_records(path, strict=False):
-    """Records in file order. Lines that are not valid JSON (a torn last line after a kill) are
-    skipped unless ``strict``; schema-invalid records raise RecordError when ``strict``."""
+    """Records in file order (``.jsonl`` or gzipped ``.jsonl.gz``). Lines that are not valid JSON (a
+    torn last line after a kill) are skipped unless ``strict``; schema-invalid records raise
+    RecordError when ``strict``."""
     out = []
     if not os.path.exists(str(path)):
         return out
-    with open(str(path), "r", encoding="utf-8") as fh:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(str(path), "rt", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             line = line.strip()
             if not line:

@@ -65,3 +65,14 @@ def test_append_refuses_invalid(tmp_path):
     with pytest.raises(RecordError):
         append_record(path, bad)
     assert not path.exists() or path.read_text() == ""
+
+
+def test_reads_gzipped_records(tmp_path):
+    import gzip
+    plain = tmp_path / "r.jsonl"
+    append_record(plain, make_record(setting="a"))
+    append_record(plain, make_record(setting="b"))
+    gz = tmp_path / "r.jsonl.gz"
+    with gzip.open(gz, "wb") as fh:
+        fh.write(plain.read_bytes())
+    assert [r["setting"]["name"] for r in read_records(gz, strict=True)] == ["a", "b"]

@@ -1,0 +1,65 @@
+"""Rebuild the host-cpu characterisation data set: zoo -> `advisor profile` -> gzipped JSONL.
+
+    python datasets/host-cpu/build_dataset.py [--work DIR] [--kinds generated,trained,study] [--limit N]
+
+Every step is a plain `advisor` command (printed before it runs), so the same data can be made on
+any device. Interrupt it at any point and rerun: `advisor profile` resumes, and the zoo build skips
+networks already built. The gzipped record files land next to this script.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ADVISOR = str(Path(sys.executable).with_name("advisor"))
+# Full-size study networks take 0.1-2 s per inference on this CPU: fewer settings, shorter protocol.
+STUDY_SETTINGS = "none,fp16,int8-dynamic,int8-static-pc,wq16,wq8,wq4,sparse50,chprune25,chprune50"
+PROFILE = {
+    "generated": ["--settings", "all", "--time-budget", "1s", "--compress-jobs", "2"],
+    "trained": ["--settings", "all", "--time-budget", "1s"],
+    "study": ["--settings", STUDY_SETTINGS, "--min-runs", "4", "--max-runs", "20", "--time-budget", "3s",
+              "--accuracy-samples", "2", "--timeout", "900s"],
+}
+
+
+def run(cmd: list[str]) -> None:
+    print("$ " + " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def build_kind(kind: str, work: Path, limit: int | None) -> None:
+    models = work / kind
+    models.mkdir(parents=True, exist_ok=True)
+    names = _names(kind, limit)
+    run([ADVISOR, "zoo", "build", *names, "-o", str(models)])
+    out = work / f"{kind}.jsonl"
+    files = [str(models / f"{n}.onnx") for n in names]
+    run([ADVISOR, "profile", *files, "--out", str(out), "--work-dir", str(work / f"{kind}-variants"),
+         *PROFILE[kind]])
+    with open(out, "rb") as src, gzip.open(HERE / f"{kind}.jsonl.gz", "wb", compresslevel=9) as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def _names(kind: str, limit: int | None) -> list[str]:
+    from advisor.zoo.catalog import all_entries
+
+    names = [e.name for e in all_entries(kinds=[kind])]
+    return names[:limit] if limit else names
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/advisor-dataset"))
+    ap.add_argument("--kinds", default="trained,generated,study")
+    ap.add_argument("--limit", type=int, default=None, help="networks per kind (for a quick try)")
+    args = ap.parse_args()
+    for kind in args.kinds.split(","):
+        t0 = time.time()
+        build_kind(kind, args.work, args.limit)
+        print(f"# {kind}: {time.time() - t0:.0f} s", flush=True)
