@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from advisor.cli import compress_cmd, inspect_cmd, profile_cmd, settings_cmd
+from advisor.cli import compress_cmd, inspect_cmd, profile_cmd, settings_cmd, zoo_cmd
 
 app = typer.Typer(
     name="advisor", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -15,6 +15,7 @@ app.command("inspect")(inspect_cmd.inspect)
 app.command("settings")(settings_cmd.settings)
 app.command("compress")(compress_cmd.compress)
 app.command("profile")(profile_cmd.profile)
+app.add_typer(zoo_cmd.app, name="zoo")
 
 
 def main() -> None:

@@ -1,0 +1,214 @@
+"""torch modules of the generated CNN families, built from the parameter dicts of generator_space_cnn.
+
+Imported only when a network is built (it imports torch). Every builder returns
+(module, example input of shape [1, 3, R, R]); the module outputs logits [1, classes].
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from advisor.zoo.generator_space_cnn import expanded_width, inception_widths, mid_width, se_width
+
+_ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+def conv(cin: int, cout: int, k, stride: int = 1, groups: int = 1, bn: bool = True,
+         act: str | None = "relu") -> nn.Sequential:
+    """Conv (same padding for odd kernels; ``k`` an int or (kh, kw)) + optional BN + activation."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    layers = [nn.Conv2d(cin, cout, (kh, kw), stride, (kh // 2, kw // 2), groups=groups, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm2d(cout))
+    if act:
+        layers.append(_ACTS[act]())
+    return nn.Sequential(*layers)
+
+
+def _head(cin: int, n_classes: int) -> list[nn.Module]:
+    return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, n_classes)]
+
+
+def _stem(p: dict, cout: int, bn: bool = True) -> list[nn.Module]:
+    layers = [conv(3, cout, p["stem_kernel"], p["stem_stride"], bn=bn, act=p["activation"])]
+    if p["stem_pool"]:
+        layers.append(nn.MaxPool2d(3, 2, 1))
+    return layers
+
+
+class SqueezeExcite(nn.Module):
+    """x * gate(W2 act(W1 avgpool(x))): channel attention of SE-Net / EfficientNet."""
+
+    def __init__(self, c: int, squeeze: int, act: str, gate: str) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1, self.fc2 = nn.Conv2d(c, squeeze, 1), nn.Conv2d(squeeze, c, 1)
+        self.act = _ACTS[act]()
+        self.gate = nn.Hardsigmoid() if gate == "hardsigmoid" else nn.Sigmoid()
+
+    def forward(self, x):
+        return x * self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
+
+
+class ResidualBlock(nn.Module):
+    """Basic (two k x k) or bottleneck (1x1, k x k, 1x1) block, projection shortcut when shapes change."""
+
+    def __init__(self, p: dict, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        k, act = p["kernel"], p["activation"]
+        if p["block"] == "basic":
+            body = [conv(cin, cout, k, stride, act=act), conv(cout, cout, k, act=None)]
+        else:
+            m = mid_width(cout)
+            body = [conv(cin, m, 1, act=act), conv(m, m, k, stride, act=act), conv(m, cout, 1, act=None)]
+        if p["se_ratio"]:
+            body.append(SqueezeExcite(cout, se_width(cout, p["se_ratio"]), act, p["se_gate"]))
+        self.body = nn.Sequential(*body)
+        self.short = (conv(cin, cout, 1, stride, act=None) if stride != 1 or cin != cout else nn.Identity())
+        self.act = _ACTS[act]()
+
+    def forward(self, x):
+        return self.act(self.body(x) + self.short(x))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand, k x k depthwise, optional SE, linear 1x1 projection."""
+
+    def __init__(self, p: dict, cin: int, cout: int, k: int, stride: int) -> None:
+        super().__init__()
+        act, e = p["activation"], expanded_width(cin, p["expansion"])
+        body = [conv(cin, e, 1, act=act), conv(e, e, k, stride, groups=e, act=act)]
+        if p["se_ratio"]:
+            body.append(SqueezeExcite(e, se_width(cin, p["se_ratio"]), act, p["se_gate"]))
+        body.append(conv(e, cout, 1, act=None))
+        self.body = nn.Sequential(*body)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class Inception(nn.Module):
+    """Four (or three) parallel branches concatenated on channels: 1x1, 1x1-kxk, 1x1-kxk-kxk, pool-1x1."""
+
+    def __init__(self, p: dict, cin: int, base: int) -> None:
+        super().__init__()
+        w, bn, act = inception_widths(base, p["branches"]), p["batchnorm"], p["activation"]
+
+        def spatial(a: int, b: int) -> list[nn.Module]:
+            k = p["kernel"]
+            if p["factorized"]:
+                return [conv(a, b, (1, k), bn=bn, act=act), conv(b, b, (k, 1), bn=bn, act=act)]
+            return [conv(a, b, k, bn=bn, act=act)]
+
+        branches = [conv(cin, w["b1"], 1, bn=bn, act=act),
+                    nn.Sequential(conv(cin, w["b2_reduce"], 1, bn=bn, act=act), *spatial(w["b2_reduce"], w["b2"])),
+                    nn.Sequential(conv(cin, w["b3_reduce"], 1, bn=bn, act=act), *spatial(w["b3_reduce"], w["b3"]),
+                                  *spatial(w["b3"], w["b3"]))]
+        if w["pool_proj"]:
+            branches.append(nn.Sequential(nn.MaxPool2d(3, 1, 1), conv(cin, w["pool_proj"], 1, bn=bn, act=act)))
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.branches], dim=1)
+
+
+def build_plain(p: dict) -> nn.Module:
+    layers, cin = [], 3
+    for w, n in zip(p["widths"], p["convs"], strict=True):
+        for _ in range(n):
+            layers.append(conv(cin, w, p["kernel"], bn=p["batchnorm"], act=p["activation"]))
+            cin = w
+        layers.append(nn.MaxPool2d(2))
+    if p["head"] == "fc":
+        hw = p["resolution"] // 2 ** len(p["widths"])
+        layers += [nn.Flatten(), nn.Linear(cin * hw * hw, p["head_hidden"]), _ACTS[p["activation"]](),
+                   nn.Linear(p["head_hidden"], p["classes"])]
+    else:
+        layers += _head(cin, p["classes"])
+    return nn.Sequential(*layers)
+
+
+def build_residual(p: dict) -> nn.Module:
+    layers, cin = _stem(p, p["stem_width"]), p["stem_width"]
+    for i, (w, n) in enumerate(zip(p["widths"], p["blocks"], strict=True)):
+        for j in range(n):
+            layers.append(ResidualBlock(p, cin, w, 2 if i > 0 and j == 0 else 1))
+            cin = w
+    return nn.Sequential(*layers, *_head(cin, p["classes"]))
+
+
+def build_depthwise(p: dict) -> nn.Module:
+    act = p["activation"]
+    layers, cin = [conv(3, p["stem_width"], 3, p["stem_stride"], act=act)], p["stem_width"]
+    for w, n, s, k in zip(p["widths"], p["blocks"], p["strides"], p["kernels"], strict=True):
+        for j in range(n):
+            stride = s if j == 0 else 1
+            if p["version"] == "v1":
+                layers += [conv(cin, cin, k, stride, groups=cin, act=act), conv(cin, w, 1, act=act)]
+            else:
+                layers.append(InvertedResidual(p, cin, w, k, stride))
+            cin = w
+    if p["last_width"]:
+        layers.append(conv(cin, p["last_width"], 1, act=act))
+        cin = p["last_width"]
+    return nn.Sequential(*layers, *_head(cin, p["classes"]))
+
+
+def build_multibranch(p: dict) -> nn.Module:
+    layers, cin = _stem(p, p["stem_width"], bn=p["batchnorm"]), p["stem_width"]
+    for i, base in enumerate(p["modules"]):
+        layers.append(Inception(p, cin, base))
+        cin = inception_widths(base, p["branches"])["out"]
+        if i in p["pool_after"]:
+            layers.append(nn.MaxPool2d(3, 2, 1))
+    return nn.Sequential(*layers, *_head(cin, p["classes"]))
+
+
+def build_se(p: dict) -> nn.Module:
+    return build_residual(p) if p["base"] == "residual" else build_depthwise(p)
+
+
+def he_init(module: nn.Module) -> None:
+    """He-normal Conv/Linear weights and small biases, so activations keep their scale with depth."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.uniform_(m.bias, -0.05, 0.05)
+
+
+def calibrate_bn(module: nn.Module, example: torch.Tensor) -> None:
+    """BN statistics measured on a random batch of 2 like ``example``, then jittered, so that
+    folding BN into Conv gives realistic weights (not the identity of fresh statistics)."""
+    bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not bns:
+        return
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batch
+    try:
+        with torch.no_grad():
+            module.train()(torch.randn(2, *example.shape[1:]))
+    finally:
+        module.eval()
+    with torch.no_grad():
+        for bn in bns:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+            bn.running_var.mul_(torch.empty_like(bn.running_var).uniform_(0.8, 1.25))
+            bn.running_mean.add_(0.1 * bn.running_var.sqrt() * torch.randn_like(bn.running_mean))
+
+
+BUILDERS = {"plain": build_plain, "residual": build_residual, "depthwise": build_depthwise,
+            "multibranch": build_multibranch, "squeeze-excite": build_se}
+
+
+def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
+    """(eval-mode module, example inputs, input names) of a CNN family; the caller seeds torch."""
+    module = BUILDERS[family](p)
+    example = torch.randn(1, 3, p["resolution"], p["resolution"])
+    he_init(module)
+    calibrate_bn(module, example)
+    return module.eval(), (example,), ["input"]

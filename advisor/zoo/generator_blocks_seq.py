@@ -1,0 +1,109 @@
+"""torch modules of the generated MLP, GRU, LSTM and transformer families (parameter dicts from
+generator_space). Imported only when a network is built. Batch size is 1 and every shape fixed.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from advisor.zoo.generator_blocks_cnn import he_init
+
+_ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+def build_mlp(p: dict) -> nn.Module:
+    """[1, in_features] -> logits [1, classes]."""
+    layers, n = [], p["in_features"]
+    for h in p["hidden"]:
+        layers.append(nn.Linear(n, h))
+        if p["norm"] == "layernorm":
+            layers.append(nn.LayerNorm(h))
+        layers.append(_ACTS[p["activation"]]())
+        n = h
+    layers.append(nn.Linear(n, p["classes"]))
+    return nn.Sequential(*layers)
+
+
+class Recurrent(nn.Module):
+    """Stacked GRU/LSTM over [1, T, input_size]; logits of the last step [1, classes] or of every
+    step [1, T, classes]."""
+
+    def __init__(self, p: dict, cell: str) -> None:
+        super().__init__()
+        rnn = nn.GRU if cell == "gru" else nn.LSTM
+        self.rnn = rnn(p["input_size"], p["hidden"], num_layers=p["layers"], batch_first=True,
+                       bidirectional=p["bidirectional"])
+        self.head = nn.Linear(p["hidden"] * (2 if p["bidirectional"] else 1), p["classes"])
+        self.last = p["head"] == "last"
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1] if self.last else out)
+
+
+class EncoderBlock(nn.Module):
+    """Multi-head self-attention written out (MatMul, Softmax) and a two-layer FFN, pre- or post-norm."""
+
+    def __init__(self, p: dict) -> None:
+        super().__init__()
+        d = p["d_model"]
+        self.fused = p["qkv"] == "fused"
+        if self.fused:
+            self.qkv = nn.Linear(d, 3 * d)
+        else:
+            self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.proj = nn.Linear(d, d)
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, d * p["ff_mult"]), _ACTS[p["activation"]](),
+                                nn.Linear(d * p["ff_mult"], d))
+        self.pre = p["norm"] == "pre"
+        self.t, self.h, self.hd = p["seq_len"], p["heads"], d // p["heads"]
+
+    def attention(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1) if self.fused else (self.q(x), self.k(x), self.v(x))
+        shape = (1, self.t, self.h, self.hd)
+        q = q.reshape(shape).transpose(1, 2) * self.hd ** -0.5
+        k = k.reshape(shape).permute(0, 2, 3, 1)
+        v = v.reshape(shape).transpose(1, 2)
+        att = torch.softmax(q @ k, dim=-1)
+        return self.proj((att @ v).transpose(1, 2).reshape(1, self.t, self.h * self.hd))
+
+    def forward(self, x):
+        if self.pre:
+            x = x + self.attention(self.ln1(x))
+            return x + self.ff(self.ln2(x))
+        x = self.ln1(x + self.attention(x))
+        return self.ln2(x + self.ff(x))
+
+
+class Encoder(nn.Module):
+    """Token ids [1, T] -> embedding + learned positions -> blocks -> logits [1, classes]
+    (mean over tokens) or [1, T, classes] (per token)."""
+
+    def __init__(self, p: dict) -> None:
+        super().__init__()
+        d = p["d_model"]
+        self.emb = nn.Embedding(p["vocab"], d)
+        self.pos = nn.Parameter(0.02 * torch.randn(1, p["seq_len"], d))
+        self.blocks = nn.Sequential(*(EncoderBlock(p) for _ in range(p["layers"])))
+        self.norm = nn.LayerNorm(d) if p["norm"] == "pre" else nn.Identity()
+        self.head = nn.Linear(d, p["classes"])
+        self.pool = p["head"] == "pool"
+
+    def forward(self, ids):
+        x = self.norm(self.blocks(self.emb(ids) + self.pos))
+        return self.head(x.mean(dim=1) if self.pool else x)
+
+
+def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
+    """(eval-mode module, example inputs, input names); the caller seeds torch."""
+    if family == "mlp":
+        module = build_mlp(p)
+        he_init(module)
+        return module.eval(), (torch.randn(1, p["in_features"]),), ["input"]
+    if family in ("gru", "lstm"):
+        return Recurrent(p, family).eval(), (torch.randn(1, p["seq_len"], p["input_size"]),), ["input"]
+    if family == "transformer":
+        ids = torch.randint(0, p["vocab"], (1, p["seq_len"]))
+        return Encoder(p).eval(), (ids,), ["input_ids"]
+    raise KeyError(f"no sequence builder for family '{family}'")

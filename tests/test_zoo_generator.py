@@ -1,0 +1,123 @@
+"""The generated zoo: size, family coverage, determinism, budgets; a seeded sample of two networks per
+family builds, validates, runs in onnxruntime with the declared output shape; listing imports no torch."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from advisor.errors import AdvisorError, ModelError
+from advisor.zoo.catalog import all_entries, get_entry
+from advisor.zoo.generator import MAX_MACS, MAX_PARAMS, generated_entries
+
+FAMILIES = {"plain", "residual", "depthwise", "multibranch", "squeeze-excite", "mlp", "gru", "lstm",
+            "transformer"}
+ENTRIES = generated_entries()
+BY_NAME = {e.name: e for e in ENTRIES}
+_rng = random.Random(20240601)
+SAMPLE = [name for family in sorted(FAMILIES)
+          for name in _rng.sample(sorted(e.name for e in ENTRIES if e.family == family), 2)]
+
+
+def test_size_and_family_coverage():
+    counts = Counter(e.family for e in ENTRIES)
+    assert len(ENTRIES) >= 300
+    assert set(counts) == FAMILIES
+    assert min(counts.values()) >= 30, counts
+    assert {e.kind for e in ENTRIES} == {"generated"}
+
+
+def test_names_unique_and_well_formed():
+    names = [e.name for e in ENTRIES]
+    assert len(set(names)) == len(names)
+    for e in ENTRIES:
+        assert e.name.startswith(f"gen-{e.family}-") and e.name[-3:].isdigit(), e.name
+
+
+def test_parameters_are_deterministic_and_distinct():
+    again = generated_entries()
+    assert [(e.name, e.params, e.description) for e in again] == [(e.name, e.params, e.description) for e in ENTRIES]
+    other = generated_entries(seed=1)
+    assert sum(a.params != b.params for a, b in zip(ENTRIES, other, strict=True)) == len(ENTRIES)
+    architectures = {json.dumps({k: v for k, v in e.params.items() if k != "seed"}, sort_keys=True)
+                     for e in ENTRIES}
+    assert len(architectures) == len(ENTRIES)
+
+
+def test_parameters_within_budget_and_json_ready():
+    for e in ENTRIES:
+        p = e.params
+        assert 0 < p["est_macs"] <= MAX_MACS and 0 < p["est_params"] <= MAX_PARAMS, (e.name, p)
+        assert p["output_shape"][0] == 1
+        json.dumps(p)
+
+
+def _feed(session, params: dict) -> dict:
+    rng = np.random.default_rng(0)
+    feed = {}
+    for i in session.get_inputs():
+        if i.type == "tensor(int64)":
+            feed[i.name] = rng.integers(0, params["vocab"], size=i.shape, dtype=np.int64)
+        else:
+            feed[i.name] = rng.standard_normal(i.shape).astype(np.float32)
+    return feed
+
+
+@pytest.mark.parametrize("name", SAMPLE)
+def test_sample_builds_validates_and_runs(name):
+    import onnxruntime as ort
+
+    from advisor.modelio import from_proto
+
+    entry = BY_NAME[name]
+    model, data = entry.build_model()
+    assert data is None
+    from_proto(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert (meta["advisor.name"], meta["advisor.family"], meta["advisor.kind"]) == (name, entry.family, "generated")
+    declared = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert declared == entry.params["output_shape"]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    (out,) = sess.run(None, _feed(sess, entry.params))
+    assert list(out.shape) == entry.params["output_shape"]
+    assert np.isfinite(out).all()
+
+
+def test_building_twice_is_byte_identical():
+    # the cheapest network with BatchNorm (statistics are measured) and one transformer
+    bn = min((e for e in ENTRIES if e.family == "residual"), key=lambda e: e.params["est_macs"])
+    tf = min((e for e in ENTRIES if e.family == "transformer"), key=lambda e: e.params["est_macs"])
+    digests = {}
+    for entry in (bn, tf, bn, tf):
+        data = entry.build_model()[0].SerializeToString()
+        digests.setdefault(entry.name, set()).add(hashlib.sha256(data).hexdigest())
+    assert all(len(d) == 1 for d in digests.values()), digests
+    assert len(set().union(*digests.values())) == 2
+
+
+@pytest.mark.parametrize("kinds", [["generated"], None], ids=["generated", "all-kinds"])
+def test_listing_does_not_import_torch(kinds):
+    code = ("import sys\n"
+            "from advisor.zoo.catalog import all_entries\n"
+            f"entries = all_entries({kinds!r})\n"
+            "assert any(e.kind == 'generated' for e in entries)\n"
+            "assert 'torch' not in sys.modules, 'listing imported torch'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_catalogue_lookup():
+    assert get_entry("gen-mlp-000", ["generated"]).family == "mlp"
+    assert {e.kind for e in all_entries(["generated"])} == {"generated"}
+    with pytest.raises(ModelError, match=r"Unknown zoo network 'gen-mlp-999'\. .*Known: gen-.*advisor zoo list"):
+        get_entry("gen-mlp-999", ["generated"])
+    with pytest.raises(AdvisorError, match="Unknown zoo kind 'bogus'"):
+        all_entries(["bogus"])
