@@ -98,6 +98,39 @@ def compress(path: str | Path, setting: str, out: str | Path, data: str | Path |
                           seconds=round(seconds, 3), notes=result.notes, fidelity=fid)
 
 
+def predict(model, device: str, runtime: str | None = None, data=None, bundle=None):
+    """Every setting's predicted latency/energy/size/accuracy drop for ``model`` on ``device``
+    (an ``advisor.advise.Prediction``)."""
+    from advisor import advise
+
+    return advise.predict(model, device, runtime, data, bundle)
+
+
+def recommend(model, device: str, constraints=None, objective: str = "latency", runtime: str | None = None,
+              data=None, risk: str = "pessimistic", bundle=None, apply=None, verify: bool = False, plot=None):
+    """The setting that meets ``constraints`` (an ``advisor.recommend.Constraints``) and is best on
+    ``objective`` (latency | energy | size | accuracy). Returns an ``advisor.advise.Recommendation``
+    whose ``setting`` is None when nothing fits; optionally writes (``apply``), measures (``verify``,
+    host only) and charts (``plot``) it."""
+    from advisor import advise
+    from advisor import verify as verify_mod
+    from advisor.recommend import Constraints
+
+    rec = advise.recommend(model, device, constraints or Constraints(), objective, runtime, data, risk, bundle)
+    rec = verify_mod.apply_and_verify(rec, apply, verify, data)
+    if plot:
+        verify_mod.plot(rec, plot)
+    return rec
+
+
+def __getattr__(name):
+    if name == "Constraints":
+        from advisor.recommend import Constraints
+
+        return Constraints
+    raise AttributeError(name)
+
+
 def _fidelity(lm, new_model, calib) -> dict:
     """Fidelity of the first output on up to 4 samples; the dict says which inputs were used."""
     from advisor.compression import data as cdata

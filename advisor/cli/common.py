@@ -16,8 +16,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INFEASIBLE, EXIT_INTERRUPTED = 0, 1, 2, 3,
 
 
 def stdout_console():
+    """Rich console for results; wide when piped so tables stay readable in logs."""
     from rich.console import Console
-    return Console()
+    return Console(width=None if sys.stdout.isatty() else 150)
 
 
 def stderr_console():

@@ -1,0 +1,213 @@
+"""predict / recommend orchestration: model -> features -> bundle predictions + sizes -> candidates.
+
+Called by advisor.api; returns data, never prints. Accuracy with ``data`` is measured on this host
+by compressing and running each setting (accuracy does not depend on the target device).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from advisor.recommend import Candidate, Constraints, binding_constraint, closest, decide
+
+# Shipped default runtime per device: the first whose bundle exists is used when none is given.
+DEFAULT_RUNTIMES = {"host": ("onnxruntime-cpu",),
+                    "jetson-tx2": ("onnxruntime-tensorrt", "tensorflow")}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Every setting's predicted outcome for one model on one device/runtime."""
+
+    model: dict
+    device: str
+    runtime: str
+    bundle: dict
+    candidates: tuple
+    measured_accuracy: bool = False
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "device": self.device, "runtime": self.runtime, "bundle": self.bundle,
+                "candidates": [c.to_dict() for c in self.candidates]}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The choice (``setting`` None when nothing fits), why, and every candidate assessed."""
+
+    model: dict
+    device: str
+    runtime: str
+    constraints: Constraints
+    objective: str
+    risk: str
+    candidates: tuple
+    setting: str | None
+    reason: str
+    bundle: dict = field(default_factory=dict)
+    applied: dict | None = None
+    verification: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "device": self.device, "runtime": self.runtime,
+                "constraints": self.constraints.to_dict(), "objective": self.objective, "risk": self.risk,
+                "candidates": [c.to_dict() for c in self.candidates],
+                "recommendation": {"setting": self.setting, "reason": self.reason},
+                "bundle": self.bundle, "applied": self.applied, "verification": self.verification}
+
+
+def resolve_runtime(device: str, runtime: str | None, bundle_dir=None) -> str:
+    """``runtime`` or the device's default runtime that has a bundle (first listed otherwise)."""
+    from advisor.devices import get_device
+    from advisor.predictors.bundle import BundleError, find_bundle
+
+    dev = get_device(device)
+    if runtime:
+        dev.runtime(runtime)
+        return runtime
+    options = DEFAULT_RUNTIMES.get(device, tuple(dev.runtimes))
+    for r in options:
+        try:
+            find_bundle(device, r, bundle_dir)
+            return r
+        except BundleError:
+            continue
+    return options[0]
+
+
+def predict(model_path, device: str, runtime: str | None = None, data=None, bundle_dir=None) -> Prediction:
+    """Predict every registered setting for the model at ``model_path`` on ``device``/``runtime``."""
+    from advisor.api import file_sha256
+    from advisor.compression import get_setting, setting_names
+    from advisor.devices import get_device
+    from advisor.features import extract_features
+    from advisor.modelio import load_model
+    from advisor.predictors.predictor import load_bundle
+    from advisor.predictors.size import estimate_size_bytes
+
+    dev = get_device(device)
+    runtime = resolve_runtime(device, runtime, bundle_dir)
+    lm = load_model(model_path)
+    feats = extract_features(lm)
+    bundle = load_bundle(device, runtime, bundle_dir)
+    names = [n for n in setting_names() if n in bundle.manifest.get("known_settings", setting_names())]
+    reasons = {n: get_setting(n).check(lm) for n in names}
+    rows = {r["setting"]: r for r in bundle.predict(feats.values, [n for n in names if not reasons[n]])}
+    measured = _measure_accuracy(lm, [n for n in names if not reasons[n]], data) if data else {}
+    cands = [_candidate(n, reasons[n], rows.get(n), dev, runtime, lm, measured, estimate_size_bytes) for n in names]
+    model = {"path": str(model_path), "sha256": file_sha256(model_path), "params": feats.params_total,
+             "macs": feats.macs_total, "name": Path(model_path).stem}
+    return Prediction(model=model, device=device, runtime=runtime, bundle=_bundle_summary(bundle),
+                      candidates=tuple(cands), measured_accuracy=bool(data))
+
+
+def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn) -> Candidate:
+    from advisor.devices import setting_support
+
+    if reason:
+        return Candidate(setting=name, applicable=False, notes=(reason,))
+    supported, beneficial, why = setting_support(dev, runtime, name)
+    notes = [] if beneficial is not False or name == "none" else [why]
+    if not supported:
+        return Candidate(setting=name, applicable=False, notes=(f"not supported on {dev.name}/{runtime}: {why}",))
+    acc, acc_iv, acc_src = row.get("accuracy_drop_pct"), None, row.get("accuracy_source")
+    if name in measured:
+        acc, acc_iv, acc_src = measured[name], None, "measured"
+    return Candidate(setting=name, latency_ms=row["latency_ms"], latency_ms_interval=tuple(row["latency_ms_interval"]),
+                     energy_mj=row.get("energy_mj"), energy_mj_interval=_tuple(row.get("energy_mj_interval")),
+                     energy_is_estimate=bool(row.get("energy_is_estimate", True)),
+                     size_bytes=float(size_fn(lm, name)), accuracy_drop_pct=acc, accuracy_drop_interval=acc_iv,
+                     accuracy_source=acc_src, notes=tuple(notes))
+
+
+def _tuple(v):
+    return tuple(v) if v is not None and all(x is not None and math.isfinite(x) for x in v) else None
+
+
+def _bundle_summary(bundle) -> dict:
+    m = bundle.manifest
+    return {"path": str(bundle.path), "training": m.get("training_summary") or {k: m.get(k) for k in
+            ("n_records", "n_networks", "families", "training_data_hash") if k in m},
+            "evaluation": m.get("evaluation_headline") or {}, "interval_method": m.get("conformal", {}).get("method")}
+
+
+def _measure_accuracy(lm, names: list[str], data_path) -> dict:
+    """Accuracy drop (pp) with labels, else 100 * (1 - output cosine), per setting, on this host."""
+    from advisor.compression import data as cdata
+    from advisor.compression import get_setting
+    from profiling.accuracy import cosine_per_sample, topk_accuracy
+    from profiling.runtimes.ort_session import make_session, run_samples
+
+    calib = cdata.load_npz(data_path, lm)
+    feeds = list(calib.feeds())
+    ref = run_samples(make_session(lm.model.SerializeToString()), feeds)[0]
+    out = {"none": 0.0}
+    for name in names:
+        if name == "none":
+            continue
+        model = get_setting(name).apply(lm, calib).model
+        got = run_samples(make_session(model.SerializeToString()), feeds)[0]
+        if calib.labels is not None and ref.ndim == 2:
+            out[name] = 100.0 * (topk_accuracy(ref, calib.labels) - topk_accuracy(got, calib.labels))
+        else:
+            out[name] = 100.0 * float(1.0 - cosine_per_sample(ref, got).mean())
+    return out
+
+
+def recommend(model_path, device: str, constraints: Constraints, objective: str = "latency",
+              runtime: str | None = None, data=None, risk: str = "pessimistic", bundle_dir=None) -> Recommendation:
+    """Choose the setting that meets ``constraints`` and is best on ``objective``, with the reason."""
+    pred = predict(model_path, device, runtime, data, bundle_dir)
+    outcome = decide(list(pred.candidates), constraints, objective, risk)
+    reason = explain(outcome, constraints, objective, risk, pred)
+    return Recommendation(model=pred.model, device=pred.device, runtime=pred.runtime, constraints=constraints,
+                          objective=objective, risk=risk, candidates=tuple(outcome.candidates),
+                          setting=outcome.choice.setting if outcome.choice else None, reason=reason,
+                          bundle=pred.bundle)
+
+
+def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: Prediction) -> str:
+    """One paragraph: what was chosen, which constraint binds, what was traded, how sure we are."""
+    base = next((c for c in outcome.candidates if c.setting == "none"), None)
+    ev = pred.bundle.get("evaluation") or {}
+    sure = _sureness(ev, pred)
+    bound = "the pessimistic end of each 90% interval" if risk == "pessimistic" else "point predictions"
+    if outcome.choice is None:
+        near = closest(outcome.candidates, constraints, 3)
+        misses = "; ".join(f"{c.setting} misses {', '.join(c.violations) or 'nothing'}" for c in near)
+        return (f"No setting meets the constraints on {pred.device}/{pred.runtime} (judged on {bound}). "
+                f"Closest: {misses}. Relax a budget or use --risk expected. {sure}")
+    c = outcome.choice
+    parts = [f"Recommend '{c.setting}' for {pred.device}/{pred.runtime}: best {objective} among "
+             f"{sum(x.feasible for x in outcome.candidates)} feasible settings (judged on {bound})."]
+    bind = binding_constraint(c, constraints, risk)
+    if bind:
+        parts.append(f"The binding constraint is {bind[0]} ({100 * bind[1]:.0f}% slack left).")
+    if base is not None and c.setting != "none" and base.latency_ms and base.size_bytes:
+        parts.append(f"Versus the uncompressed model: latency {_pct(c.latency_ms, base.latency_ms)}, "
+                     f"size {_pct(c.size_bytes, base.size_bytes)}, accuracy drop "
+                     f"{'unknown' if c.accuracy_drop_pct is None else f'{c.accuracy_drop_pct:.2f} pp'}"
+                     f" ({c.accuracy_source or 'no estimate'}).")
+    elif c.setting == "none":
+        parts.append("No compression setting beats the uncompressed model on this objective within the budgets.")
+    if c.latency_ms_interval:
+        parts.append(f"Predicted latency {c.latency_ms:.3g} ms (90% interval {c.latency_ms_interval[0]:.3g}-"
+                     f"{c.latency_ms_interval[1]:.3g} ms).")
+    if c.notes:
+        parts.append("Note: " + "; ".join(c.notes) + ".")
+    parts.append(sure)
+    return " ".join(parts)
+
+
+def _sureness(ev: dict, pred: Prediction) -> str:
+    tr = pred.bundle.get("training") or {}
+    data = f"trained on {tr.get('n_records', '?')} records of {tr.get('n_networks', '?')} networks"
+    if ev:
+        figs = ", ".join(f"{k} {v}" for k, v in list(ev.items())[:3])
+        return f"Evidence: bundle {data}; held-out-family evaluation: {figs}."
+    return f"Evidence: bundle {data}."
+
+
+def _pct(new: float, old: float) -> str:
+    return f"{100 * (new - old) / old:+.0f}%"

@@ -1,0 +1,100 @@
+"""`advisor recommend MODEL --device D [budgets] [--optimize ...]` and `advisor predict MODEL --device D`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from advisor.cli.common import EXIT_INFEASIBLE, handle_errors, human_bytes, print_json, stdout_console
+from advisor.units import parse_energy_mj, parse_percent, parse_size_bytes, parse_time_ms
+
+Model = Annotated[Path, typer.Argument(help="ONNX model file.")]
+DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="Target device (see 'advisor devices').")]
+RuntimeOpt = Annotated[str | None, typer.Option(help="Runtime on the device (default: the device's default).")]
+BundleOpt = Annotated[Path | None, typer.Option("--bundle", help="Predictor bundle folder (overrides the "
+                                                "user and shipped bundles).")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help=".npz inputs (+labels): measure the accuracy "
+                                              "drop on this host instead of predicting it.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+@handle_errors
+def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
+              max_latency: Annotated[str | None, typer.Option(help="e.g. 50ms, 0.2s")] = None,
+              max_energy: Annotated[str | None, typer.Option(help="e.g. 200mJ, 1J")] = None,
+              max_size: Annotated[str | None, typer.Option(help="e.g. 10MB, 512KiB")] = None,
+              max_accuracy_drop: Annotated[str | None, typer.Option(help="percentage points, e.g. 1%")] = None,
+              optimize: Annotated[str, typer.Option(help="latency | energy | size | accuracy")] = "latency",
+              risk: Annotated[str, typer.Option(help="pessimistic (interval's worse end must meet each budget) "
+                                                "| expected (point prediction)")] = "pessimistic",
+              data: DataOpt = None, bundle: BundleOpt = None,
+              apply: Annotated[Path | None, typer.Option("--apply", help="Write the recommended model here.")] = None,
+              verify: Annotated[bool, typer.Option("--verify", help="Measure the applied model on this host and "
+                                                   "compare with the prediction.")] = False,
+              plot: Annotated[Path | None, typer.Option("--plot", help="Write a Pareto chart (PNG).")] = None,
+              json_out: JsonOpt = False) -> None:
+    """Choose the compression setting that meets the budgets and optimises the objective; exit 3 if none fits."""
+    from advisor import api
+
+    constraints = api.Constraints(
+        max_latency_ms=parse_time_ms(max_latency) if max_latency else None,
+        max_energy_mj=parse_energy_mj(max_energy) if max_energy else None,
+        max_size_bytes=parse_size_bytes(max_size) if max_size else None,
+        max_accuracy_drop_pct=parse_percent(max_accuracy_drop) if max_accuracy_drop else None)
+    rec = api.recommend(model, device=device, constraints=constraints, objective=optimize, runtime=runtime,
+                        data=data, risk=risk, bundle=bundle, apply=apply, verify=verify, plot=plot)
+    if json_out:
+        print_json(rec.to_dict())
+    else:
+        render(rec)
+    if rec.setting is None:
+        raise typer.Exit(EXIT_INFEASIBLE)
+
+
+@handle_errors
+def predict(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None, data: DataOpt = None,
+            bundle: BundleOpt = None, json_out: JsonOpt = False) -> None:
+    """Predict every setting's latency, energy, size and accuracy drop (no constraints)."""
+    from advisor import api
+
+    pred = api.predict(model, device=device, runtime=runtime, data=data, bundle=bundle)
+    if json_out:
+        print_json(pred.to_dict())
+    else:
+        stdout_console().print(_table(pred.candidates, f"{pred.model['name']} on {pred.device}/{pred.runtime}",
+                                      None))
+
+
+def render(rec) -> None:
+    con = stdout_console()
+    con.print(_table(rec.candidates, f"{rec.model['name']} on {rec.device}/{rec.runtime}, optimise "
+                     f"{rec.objective}", rec.setting))
+    con.print(rec.reason)
+    if rec.applied:
+        con.print(f"wrote {rec.applied['path']} ({human_bytes(rec.applied['size_bytes'])})")
+    if rec.verification:
+        v = rec.verification
+        lo, hi = v["predicted_interval_ms"]
+        con.print(f"verify {v['setting']}: predicted {v['predicted_latency_ms']:.3g} ms [{lo:.3g}, {hi:.3g}], "
+                  f"measured {v['measured_latency_ms']:.3g} ms (baseline {v['measured_baseline_ms']:.3g} ms, ratio "
+                  f"{v['measured_ratio']:.3f}) -> {'within' if v['within_interval'] else 'OUTSIDE'} the interval")
+
+
+def _table(candidates, title: str, chosen: str | None):
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("setting", "latency ms (90% int.)", "energy mJ", "size", "acc. drop pp", "feasible", "Pareto", "notes"):
+        t.add_column(col)
+    for c in candidates:
+        mark = "[bold green]>[/] " if c.setting == chosen else ""
+        lat = "-" if c.latency_ms is None else f"{c.latency_ms:.3g}" + (
+            f" ({c.latency_ms_interval[0]:.3g}-{c.latency_ms_interval[1]:.3g})" if c.latency_ms_interval else "")
+        energy = "-" if c.energy_mj is None else f"{c.energy_mj:.3g}" + ("~" if c.energy_is_estimate else "")
+        acc = "-" if c.accuracy_drop_pct is None else f"{c.accuracy_drop_pct:.2f} ({c.accuracy_source})"
+        notes = "; ".join(list(c.violations) + list(c.notes))
+        t.add_row(mark + c.setting, lat, energy, "-" if c.size_bytes is None else human_bytes(c.size_bytes), acc,
+                  "yes" if c.feasible else "no", "*" if c.pareto else "", notes[:80])
+    t.caption = "~ energy estimated (no power sensor data for this target)"
+    return t
