@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from profiling.records import append_record, read_records, record_key
 
@@ -91,15 +92,24 @@ def _call(progress, event, item, rec):
 
 
 def run_child(item, plan, python=None):
-    """Run ``python -m profiling measure-one`` on one item; a crash or timeout becomes a failed record."""
+    """Measure one item in a child process; a crash or timeout becomes a failed record.
+
+    Where the OS can fork (Linux, incl. Jetson L4T), the child is forked from this process after
+    numpy/onnxruntime are imported, which saves their import on every item; ``plan["isolation"] =
+    "spawn"`` (or no fork) starts ``python -m profiling measure-one`` instead. Either way the child
+    has its own process group and is killed on timeout.
+    """
     from profiling.runner import base_record
     timeout = float(plan.get("timeout_s", 300))
     with tempfile.TemporaryDirectory(prefix="advisor-item-") as tmp:
         job, result = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
-        with open(job, "w") as fh:
-            json.dump({"item": item, "plan": plan}, fh)
-        cmd = [python or sys.executable, "-m", "profiling", "measure-one", job, result]
-        code, err = _spawn(cmd, timeout)
+        if hasattr(os, "fork") and plan.get("isolation", "fork") == "fork" and python is None:
+            code, err = _fork(item, plan, result, os.path.join(tmp, "stderr.txt"), timeout)
+        else:
+            with open(job, "w") as fh:
+                json.dump({"item": item, "plan": plan}, fh)
+            cmd = [python or sys.executable, "-m", "profiling", "measure-one", job, result]
+            code, err = _spawn(cmd, timeout)
         if code == 0 and os.path.exists(result):
             with open(result) as fh:
                 return json.load(fh)
@@ -110,6 +120,72 @@ def run_child(item, plan, python=None):
     else:
         reason = "measurement failed (exit {}){}".format(code, _tail(err))
     return base_record(item, plan, status="failed", error=reason)
+
+
+def _fork(item, plan, result, errfile, timeout):
+    """(exit code, negative signal, or None on timeout; stderr text) of a forked measurement."""
+    import profiling.runner  # noqa: F401  (imported before fork: the child starts warm)
+    pid = os.fork()
+    if pid == 0:
+        _forked_child(item, plan, result, errfile)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                _kill_pid_group(pid)
+                return None, ""
+            time.sleep(0.002)
+    except BaseException:
+        _kill_pid_group(pid)  # SIGINT/SIGTERM in the parent: never leave a child measuring
+        raise
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+    return code, _read(errfile)
+
+
+def _forked_child(item, plan, result, errfile):
+    """Runs in the forked child: measure, write the record, and leave with os._exit."""
+    code = 1
+    try:
+        os.setsid()
+        fd = os.open(errfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        from profiling.runner import measure_item
+        rec = measure_item(item, plan)
+        with open(result + ".tmp", "w") as fh:
+            json.dump(rec, fh)
+        os.rename(result + ".tmp", result)
+        code = 0
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _kill_pid_group(pid):
+    for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            kill()
+        except OSError:
+            pass
+    try:
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+def _read(path):
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except (IOError, OSError):
+        return ""
 
 
 def _spawn(cmd, timeout):
