@@ -12,7 +12,7 @@ def __getattr__(name):
 
         return getattr(api, name)
     if name == "Constraints":
-        from advisor.recommend import Constraints
+        from advisor.decision import Constraints
 
         return Constraints
     if name == "AdvisorError":

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from advisor.recommend import Candidate, Constraints, binding_constraint, closest, decide
+from advisor.decision import Candidate, Constraints, binding_constraint, closest, decide
 
 # Shipped default runtime per device: the first whose bundle exists is used when none is given.
 DEFAULT_RUNTIMES = {"host": ("onnxruntime-cpu",),

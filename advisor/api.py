@@ -108,13 +108,13 @@ def predict(model, device: str, runtime: str | None = None, data=None, bundle=No
 
 def recommend(model, device: str, constraints=None, objective: str = "latency", runtime: str | None = None,
               data=None, risk: str = "pessimistic", bundle=None, apply=None, verify: bool = False, plot=None):
-    """The setting that meets ``constraints`` (an ``advisor.recommend.Constraints``) and is best on
+    """The setting that meets ``constraints`` (an ``advisor.decision.Constraints``) and is best on
     ``objective`` (latency | energy | size | accuracy). Returns an ``advisor.advise.Recommendation``
     whose ``setting`` is None when nothing fits; optionally writes (``apply``), measures (``verify``,
     host only) and charts (``plot``) it."""
     from advisor import advise
     from advisor import verify as verify_mod
-    from advisor.recommend import Constraints
+    from advisor.decision import Constraints
 
     rec = advise.recommend(model, device, constraints or Constraints(), objective, runtime, data, risk, bundle)
     rec = verify_mod.apply_and_verify(rec, apply, verify, data)
@@ -125,7 +125,7 @@ def recommend(model, device: str, constraints=None, objective: str = "latency", 
 
 def __getattr__(name):
     if name == "Constraints":
-        from advisor.recommend import Constraints
+        from advisor.decision import Constraints
 
         return Constraints
     raise AttributeError(name)

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from advisor.decision import Candidate, Constraints, assess, choose, closest, decide, pareto_front
 from advisor.errors import UsageError
-from advisor.recommend import Candidate, Constraints, assess, choose, closest, decide, pareto_front
 
 pos = st.floats(min_value=0.01, max_value=1e4, allow_nan=False)
 

@@ -1,4 +1,5 @@
-"""Constraints -> candidates -> Pareto front -> choice, with reasons.
+"""Constraints -> candidates -> Pareto front -> choice, with reasons (the house layout's "recommend.py";
+named ``decision`` so that ``from advisor import recommend`` stays the public function).
 
 Pure logic over per-setting predictions; no I/O, no printing. A candidate is feasible only when the
 pessimistic end of each interval meets its constraint (``risk="pessimistic"``, the default), or its

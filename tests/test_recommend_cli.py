@@ -1,0 +1,111 @@
+"""`advisor recommend` / `advisor predict` end to end, in-process, on a bundle trained from real records."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from advisor.cli.main import app
+
+runner = CliRunner()
+FIXTURE = Path(__file__).parent / "fixtures" / "predictors" / "host-sample.jsonl.gz"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "resnet8.onnx"
+CANDIDATE_KEYS = {"setting", "latency_ms", "latency_ms_interval", "energy_mj", "energy_is_estimate", "size_bytes",
+                  "accuracy_drop_pct", "accuracy_source", "feasible", "pareto", "violations"}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "host" / "onnxruntime-cpu"
+    r = runner.invoke(app, ["train", "--profiles", str(FIXTURE), "--device", "host", "--runtime", "onnxruntime-cpu",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+def _recommend(bundle, *args):
+    return runner.invoke(app, ["recommend", str(EXAMPLE), "--device", "host", "--bundle", str(bundle), *args])
+
+
+def test_json_document(bundle):
+    r = _recommend(bundle, "--max-latency", "1s", "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert {"model", "device", "runtime", "constraints", "objective", "candidates", "recommendation"} <= set(doc)
+    assert {"path", "sha256", "params", "macs"} <= set(doc["model"])
+    assert doc["constraints"]["max_latency_ms"] == 1000.0
+    names = {c["setting"] for c in doc["candidates"]}
+    assert "none" in names and "chprune50" in names
+    for c in doc["candidates"]:
+        assert CANDIDATE_KEYS <= set(c)
+    chosen = doc["recommendation"]["setting"]
+    assert chosen in names and doc["recommendation"]["reason"]
+    assert next(c for c in doc["candidates"] if c["setting"] == chosen)["feasible"]
+
+
+def test_nothing_fits_exits_3_with_closest(bundle):
+    r = _recommend(bundle, "--max-latency", "1us", "--json")
+    assert r.exit_code == 3
+    doc = json.loads(r.stdout)
+    assert doc["recommendation"]["setting"] is None
+    assert "max_latency_ms" in doc["recommendation"]["reason"]
+    assert all(not c["feasible"] for c in doc["candidates"])
+
+
+def test_size_objective_and_table(bundle):
+    r = _recommend(bundle, "--optimize", "size")
+    assert r.exit_code == 0, r.stderr
+    assert "Recommend" in r.stdout and "setting" in r.stdout
+
+
+def test_tightening_budget_never_admits_more(bundle):
+    feasible = []
+    for budget in ("10s", "1ms", "0.2ms", "0.05ms"):
+        doc = json.loads(_recommend(bundle, "--max-latency", budget, "--json").stdout)
+        feasible.append({c["setting"] for c in doc["candidates"] if c["feasible"]})
+    assert all(b <= a for a, b in zip(feasible, feasible[1:], strict=False))
+
+
+@pytest.mark.parametrize("args, needle", [(["--max-latency", "fast"], "time"), (["--max-size", "10 parsecs"], "unit"),
+                                          (["--optimize", "speed"], "objective"), (["--risk", "yolo"], "risk")])
+def test_bad_options_one_line(bundle, args, needle):
+    r = _recommend(bundle, *args)
+    assert r.exit_code == 2, (r.exit_code, r.stderr)
+    err = r.stderr.strip()
+    assert err.startswith("error:") and "\n" not in err and needle in err.lower()
+
+
+def test_unknown_device(bundle):
+    r = runner.invoke(app, ["recommend", str(EXAMPLE), "--device", "tx-2"])
+    assert r.exit_code == 1 and "Known:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_apply_and_plot(bundle, tmp_path):
+    out, png = tmp_path / "best.onnx", tmp_path / "pareto.png"
+    r = _recommend(bundle, "--max-latency", "1s", "--apply", str(out), "--plot", str(png), "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["applied"]["path"] == str(out) and out.stat().st_size > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_lists_every_setting(bundle):
+    r = runner.invoke(app, ["predict", str(EXAMPLE), "--device", "host", "--bundle", str(bundle), "--json"])
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert len(doc["candidates"]) >= 10
+
+
+def test_python_api(bundle):
+    from advisor import Constraints, recommend
+    from advisor.errors import AdvisorError
+
+    rec = recommend(EXAMPLE, device="host", constraints=Constraints(max_latency_ms=1000), bundle=bundle)
+    assert rec.setting is not None
+    assert rec.to_dict()["recommendation"]["setting"] == rec.setting
+    with pytest.raises(AttributeError):
+        rec.setting = "x"  # frozen
+    with pytest.raises(AdvisorError):
+        recommend(EXAMPLE, device="nope", bundle=bundle)
