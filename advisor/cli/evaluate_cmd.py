@@ -1,0 +1,98 @@
+"""`advisor evaluate --profiles FILE... [--device D] [--runtime R] [--json] [--report FILE.json]`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from advisor.cli.common import handle_errors, print_json, stderr_console, stdout_console
+
+ProfilesOpt = Annotated[list[Path], typer.Option("--profiles", help="Profile record files (.jsonl/.jsonl.gz) "
+                                                 "from 'advisor profile'; repeat the option or list files after it.")]
+MoreProfiles = Annotated[list[Path] | None, typer.Argument(help="More profile files.", show_default=False)]
+DeviceOpt = Annotated[str | None, typer.Option(help="Device name in the records (default: the only one).")]
+RuntimeOpt = Annotated[str | None, typer.Option(help="Runtime name in the records (default: the only one).")]
+
+
+@handle_errors
+def evaluate(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = None, runtime: RuntimeOpt = None,
+             repeat: Annotated[list[Path] | None, typer.Option("--repeat", help="Records re-measuring the same "
+                               "items, for the noise floor.")] = None,
+             json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON document.")] = False,
+             report: Annotated[Path | None, typer.Option("--report", help="Also write the JSON report here.")] = None,
+             ) -> None:
+    """Leave-one-family-out figures of the predictors against two baselines (MACs, per-setting median)."""
+    from advisor.predictors.training import evaluate_profiles
+
+    err = stderr_console()
+    result = evaluate_profiles(list(profiles) + list(more or []), device, runtime, repeat,
+                               progress=lambda msg: err.print(f"[dim]{msg}[/dim]"))
+    if report is not None:
+        write_report(report, result)
+    if json_out:
+        from advisor.predictors.predictor import clean_json
+
+        print_json(clean_json(result))
+    else:
+        render_report(result)
+
+
+def write_report(path: Path, report: dict) -> None:
+    from advisor.errors import OutputError
+    from advisor.predictors.predictor import clean_json
+
+    try:
+        path.write_text(json.dumps(clean_json(report), indent=1, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"Cannot write the report to '{path}': {exc.strerror or exc}.") from None
+
+
+_UNITS = {"pct": "%", "pp": "pp", "abs": ""}
+
+
+def _fmt(v, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.0f}%" if unit == "share" else f"{v:.3g}{unit}"
+
+
+def _row(target: str, method: str, f: dict) -> list[str]:
+    if not f.get("n"):
+        return [target, method, "0"] + ["-"] * 5
+    value, unit = f["tolerance"].split()
+    u = _UNITS.get(unit, unit)
+    med = next(v for k, v in f.items() if k.startswith("median_abs_err"))
+    p90 = next(v for k, v in f.items() if k.startswith("p90_abs_err"))
+    return [target, method, str(f["n"]), _fmt(med, u), _fmt(p90, u), f"{_fmt(f['within_tol'], 'share')} ±{value}{u}",
+            _fmt(f["spearman_median"]), _fmt(f["coverage"], "share")]
+
+
+def render_report(report: dict, console=None) -> None:
+    """The figures as a rich table (stdout), then the noise floor and the data summary."""
+    from rich.table import Table
+
+    console = console or stdout_console()
+    d = report["data"]
+    table = Table(title=f"Held out by family: {d['device']}/{d['runtime']}, {d['n_rows']} rows, "
+                  f"{d['n_networks']} networks, {len(d['families'])} families", title_justify="left")
+    for col in ("target", "method", "n", "med|err|", "p90|err|", "within", "rho/net", "cov90"):
+        table.add_column(col, justify="left" if col in ("target", "method") else "right", no_wrap=True)
+    for target, t in report["targets"].items():
+        for i, (method, f) in enumerate(t["methods"].items()):
+            table.add_row(*_row(target if i == 0 else "", method, f))
+    console.print(table)
+    nf = report.get("noise_floor") or {}
+    if nf.get("ratio_pct") is not None:
+        console.print(f"noise floor (ratio): {nf['ratio_pct']:.1f}% ({nf['method']}; n={nf['n']})")
+    if nf.get("baseline_latency_pct") is not None:
+        console.print(f"noise floor (absolute latency): {nf['baseline_latency_pct']:.1f}% median deviation of the "
+                      "baseline re-measured in each variant's process")
+    ceiling = nf.get("ci_ceiling") or {}
+    if ceiling.get("within_10pct") is not None:
+        console.print(f"a repeat drawn from the records' own CIs: {ceiling['within_10pct']:.0%} within ±10%, "
+                      f"rho/net {_fmt(ceiling.get('spearman_median'))}")
+    console.print(f"energy: {report.get('energy', {}).get('mode')}; families: {', '.join(d['families'])}")
+    console.print("rho/net: median over networks of the Spearman correlation across its settings; cov90: "
+                  "coverage of nominal 90% intervals calibrated without the held-out family")

@@ -1,0 +1,103 @@
+"""Plumbing shared by the estimators: scikit-learn's parameter protocol and fitted check without
+importing scikit-learn at import time, XGBoost fitting, and JSON-only tree models (``Trees``)."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from advisor.errors import AdvisorError
+
+# Deterministic, modest trees: n_jobs=1 keeps training off a shared profiling host's other core.
+XGB_DEFAULTS = {"n_estimators": 400, "max_depth": 4, "learning_rate": 0.05, "subsample": 0.8,
+                "colsample_bytree": 0.8, "min_child_weight": 3.0, "reg_lambda": 1.0,
+                "objective": "reg:squarederror", "random_state": 0}
+
+
+class NotFittedError(AdvisorError, ValueError, AttributeError):
+    """``predict`` (or a fitted-only method) called before ``fit``; same bases as scikit-learn's."""
+
+
+class ParamsMixin:
+    """``get_params``/``set_params`` from ``__init__``'s signature, as ``sklearn.base.BaseEstimator``
+    does, so ``sklearn.base.clone`` and grid searches work on these estimators."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        for name, value in params.items():
+            if name not in self._param_names():
+                raise ValueError(f"Invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"valid: {', '.join(self._param_names())}")
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def check_fitted(est, attr: str) -> None:
+    """Raise NotFittedError unless ``est`` has the learned attribute ``attr``."""
+    if not hasattr(est, attr):
+        raise NotFittedError(f"This {type(est).__name__} instance is not fitted yet; call 'fit' first.")
+
+
+def check_columns(X, names: list[str]) -> None:
+    """Raise ValueError naming the columns of ``names`` that ``X`` lacks."""
+    missing = [c for c in names if c not in X.columns]
+    if missing:
+        raise ValueError(f"X lacks {len(missing)} column(s) seen in fit: {missing[:5]}")
+
+
+class Trees:
+    """A fitted XGBoost forest kept as XGBoost's own JSON model (``raw``), predicted by the numpy
+    evaluator ``advisor.predictors.treeeval`` -- so loading a bundle and predicting never import
+    xgboost, and a model predicts identically before and after a save/load round trip."""
+
+    def __init__(self, raw: bytes):
+        from advisor.predictors.treeeval import JsonForest
+
+        self.raw = bytes(raw)
+        self.forest = JsonForest(self.raw)
+        self.feature_names = list(self.forest.feature_names)
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions for the rows of frame ``X`` (columns in the forest's order)."""
+        return self.forest.predict(X[self.feature_names].to_numpy(np.float32)).astype(np.float64)
+
+
+def fit_booster(X, y: np.ndarray, params: dict, sample_weight=None) -> Trees:
+    """Trees fitted by xgboost (hist, one thread) on frame ``X`` and target ``y``."""
+    import xgboost as xgb
+
+    p = {**XGB_DEFAULTS, **(params or {})}
+    n_rounds = int(p.pop("n_estimators"))
+    p["seed"] = int(p.pop("random_state"))
+    p.update(nthread=1, tree_method="hist", verbosity=0)
+    dtrain = xgb.DMatrix(X.to_numpy(np.float32), label=np.asarray(y, float), weight=sample_weight,
+                         feature_names=list(X.columns))
+    booster = xgb.train(p, dtrain, num_boost_round=n_rounds)
+    return Trees(bytes(booster.save_raw(raw_format="json")))
+
+
+def booster_predict(trees: Trees, X) -> np.ndarray:
+    return trees.predict(X)
+
+
+def booster_to_json(trees: Trees) -> bytes:
+    """XGBoost's own JSON model format (never a pickle)."""
+    return trees.raw
+
+
+def booster_from_json(raw: bytes) -> Trees:
+    return Trees(raw)

@@ -1,0 +1,215 @@
+"""Profile records -> one DataFrame row per ``ok`` measurement, with features and targets.
+
+Columns (units in names): identity (``record_id, model_sha, model_name, family, kind, setting,
+setting_family, device, runtime, threads``), one ``f_<name>`` column per feature in
+``advisor.features.feature_names()`` order, and targets ``baseline_latency_ms`` (median latency of
+the same model's ``none`` record on the same device/runtime/threads), ``baseline_pooled_ms`` (median
+over that record and the baseline re-measured, interleaved, in every variant's process) with
+``baseline_repeat_dev_pct`` (median abs % deviation of those repeats), ``latency_ms``, ``ratio``
+(interleaved ``ratio.ratio_median``; 1.0 for ``none``), ``ratio_ci95_rel_pct`` (half-width of the
+ratio's 95 % CI in % of the ratio), ``energy_mj``, ``energy_is_estimate``, ``size_bytes``,
+``accuracy_drop_pct`` (percentage points; only where accuracy comes from labels), ``fidelity_loss``
+(1 - mean output cosine vs the baseline), ``steal_pct``, and ``channels_kept`` (chprune notes).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import zlib
+from pathlib import Path
+
+from advisor.errors import DataError
+
+FEATURE_PREFIX = "f_"
+ID_COLUMNS = ("record_id", "model_sha", "model_name", "family", "kind", "setting", "setting_family",
+              "device", "runtime", "threads")
+
+
+def feature_columns() -> list[str]:
+    """``f_<name>`` for every feature of the current schema, in ``feature_names()`` order."""
+    from advisor.features import feature_names
+
+    return [FEATURE_PREFIX + n for n in feature_names()]
+
+
+def load_profiles(paths) -> list[dict]:
+    """Records of every file in ``paths`` (``.jsonl`` / ``.jsonl.gz``), in order.
+
+    Raises DataError naming the file when one is missing, unreadable or holds no valid record.
+    """
+    from profiling.records import read_records
+
+    out: list[dict] = []
+    for path in paths:
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"Profile file '{p}' does not exist or is not a file. Pass the .jsonl(.gz) "
+                            "written by 'advisor profile'.")
+        try:
+            recs = read_records(p)
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error, gzip.BadGzipFile) as exc:
+            raise DataError(f"Profile file '{p}' cannot be read ({type(exc).__name__}: {exc}). Pass the "
+                            ".jsonl(.gz) written by 'advisor profile'.") from None
+        if not recs:
+            raise DataError(f"Profile file '{p}' holds no valid profile record (schema "
+                            "profiling.records). Pass the .jsonl(.gz) written by 'advisor profile'.")
+        out.extend(recs)
+    return out
+
+
+def dedupe(records: list[dict]) -> list[dict]:
+    """One record per ``record_id`` (the last one seen wins: a re-measurement supersedes)."""
+    by_id: dict[str, dict] = {}
+    for rec in records:
+        by_id[rec["record_id"]] = rec
+    return list(by_id.values())
+
+
+def device_runtime_pairs(records: list[dict]) -> list[tuple[str, str]]:
+    """Sorted distinct (device, runtime) pairs among ``ok`` records."""
+    return sorted({(r["device"]["name"], r["runtime"]["name"]) for r in records if r["status"] == "ok"})
+
+
+def training_data_hash(records: list[dict]) -> str:
+    """sha256 over the sorted record ids plus the fields a predictor learns from."""
+    h = hashlib.sha256()
+    for rid, key in sorted((r["record_id"], _key_fields(r)) for r in records):
+        h.update(rid.encode())
+        h.update(key.encode())
+    return h.hexdigest()
+
+
+def _key_fields(rec: dict) -> str:
+    fields = [rec["status"], rec["model"].get("sha256"), rec["setting"].get("name"), rec["device"].get("name"),
+              rec["runtime"].get("name"), rec["runtime"].get("threads"),
+              (rec.get("latency") or {}).get("median_ms"), (rec.get("ratio") or {}).get("ratio_median"),
+              (rec.get("energy") or {}).get("energy_mj"), (rec.get("accuracy") or {}).get("accuracy_drop_pct"),
+              (rec.get("accuracy") or {}).get("cosine_mean"), rec["model"].get("feature_schema_version")]
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+def records_to_frame(records: list[dict]):
+    """A DataFrame with one row per ok record (deduplicated by record_id) that carries features of the
+    current schema. Raises DataError when the records' feature schema differs from this advisor's."""
+    import pandas as pd
+
+    from advisor.features import FEATURE_SCHEMA_VERSION, feature_names
+
+    names = feature_names()
+    ok = [r for r in dedupe(records) if r["status"] == "ok" and r.get("latency")]
+    versions = {r["model"].get("feature_schema_version") for r in ok}
+    if ok and versions != {FEATURE_SCHEMA_VERSION}:
+        raise DataError(f"Profile records carry feature schema version(s) {sorted(versions, key=str)}; this "
+                        f"advisor uses {FEATURE_SCHEMA_VERSION}. Re-profile the models with this advisor "
+                        "('advisor profile').")
+    base = {_base_key(r): r["latency"]["median_ms"] for r in ok if r["setting"]["name"] == "none"}
+    pooled = _pooled_baselines(ok, base)
+    rows = [{**_row(r, names, base.get(_base_key(r))), **pooled.get(_base_key(r), _NO_POOL)} for r in ok]
+    columns = list(ID_COLUMNS) + [FEATURE_PREFIX + n for n in names] + list(_TARGETS)
+    return pd.DataFrame(rows, columns=columns)
+
+
+_TARGETS = ("baseline_latency_ms", "baseline_pooled_ms", "baseline_repeat_dev_pct", "latency_ms", "ratio", "ratio_ci95_rel_pct", "energy_mj", "energy_is_estimate",
+            "size_bytes", "accuracy_drop_pct", "fidelity_loss", "steal_pct", "channels_kept")
+
+
+_NO_POOL = {"baseline_pooled_ms": math.nan, "baseline_repeat_dev_pct": math.nan}
+
+
+def _pooled_baselines(ok: list[dict], base: dict) -> dict:
+    """Per (model, device, runtime, threads): the median of every measurement of the uncompressed
+    model -- its ``none`` record and the baseline each variant was timed against, interleaved, in its
+    own process -- and the median absolute % deviation of those repeats from it (a noise floor)."""
+    import numpy as np
+
+    values: dict[tuple, list[float]] = {k: [v] for k, v in base.items() if v and v > 0}
+    for r in ok:
+        b = (r.get("ratio") or {}).get("baseline_median_ms")
+        if r["setting"]["name"] != "none" and b and b > 0:
+            values.setdefault(_base_key(r), []).append(float(b))
+    out = {}
+    for key, v in values.items():
+        med = float(np.median(v))
+        dev = float(np.median(np.abs(np.asarray(v) / med - 1.0)) * 100.0) if len(v) > 1 else math.nan
+        out[key] = {"baseline_pooled_ms": med, "baseline_repeat_dev_pct": dev}
+    return out
+
+
+def _base_key(rec: dict) -> tuple:
+    return (rec["model"]["sha256"], rec["device"]["name"], rec["runtime"]["name"], rec["runtime"].get("threads"))
+
+
+def _row(rec: dict, names: list[str], baseline_ms: float | None) -> dict:
+    model, setting = rec["model"], rec["setting"]
+    feats = model.get("features") or {}
+    row = {"record_id": rec["record_id"], "model_sha": model["sha256"], "model_name": model.get("name"),
+           "family": model.get("family") or "unknown", "kind": model.get("kind") or "unknown",
+           "setting": setting["name"], "setting_family": setting.get("family") or "unknown",
+           "device": rec["device"]["name"], "runtime": rec["runtime"]["name"],
+           "threads": int(rec["runtime"].get("threads") or 1)}
+    for n in names:
+        row[FEATURE_PREFIX + n] = _num(feats.get(n))
+    row.update(_targets(rec, baseline_ms))
+    return row
+
+
+def _targets(rec: dict, baseline_ms: float | None) -> dict:
+    lat, ratio = rec["latency"], rec.get("ratio") or {}
+    energy, acc = rec.get("energy") or {}, rec.get("accuracy") or {}
+    r = 1.0 if rec["setting"]["name"] == "none" else _num(ratio.get("ratio_median"))
+    ci = ratio.get("ratio_ci95") or [math.nan, math.nan]
+    cos = _num(acc.get("cosine_mean"))
+    notes = rec["setting"].get("notes") or {}
+    before, after = _num(notes.get("channels_before")), _num(notes.get("channels_after"))
+    return {"baseline_latency_ms": _num(baseline_ms), "latency_ms": _num(lat.get("median_ms")), "ratio": r,
+            "ratio_ci95_rel_pct": 100.0 * (_num(ci[1]) - _num(ci[0])) / 2.0 / r if r and r > 0 else math.nan,
+            "energy_mj": _num(energy.get("energy_mj")), "energy_is_estimate": bool(energy.get("energy_is_estimate")),
+            "size_bytes": _num((rec.get("size") or {}).get("size_bytes")),
+            "accuracy_drop_pct": _num(acc.get("accuracy_drop_pct")) if acc.get("source") == "labels" else math.nan,
+            "fidelity_loss": 1.0 - cos if math.isfinite(cos) else math.nan,
+            "steal_pct": _num((rec.get("host") or {}).get("steal_pct")),
+            "channels_kept": after / before if before and before > 0 else math.nan}
+
+
+def _num(value) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out if math.isfinite(out) else math.nan
+
+
+def repeat_differences(records: list[dict], repeats: list[dict] | None = None) -> dict:
+    """Median absolute % difference between repeated measurements of the same record id.
+
+    Repeats are records sharing a ``record_id`` within ``records`` (e.g. the same sweep in two files)
+    or between ``records`` and ``repeats``. Returns ``{"n_pairs", "ratio_pct", "latency_pct"}``.
+    """
+
+    first: dict[str, dict] = {}
+    pairs = []
+    for rec in list(records) + list(repeats or []):
+        if rec["status"] != "ok" or not rec.get("latency"):
+            continue
+        prev = first.setdefault(rec["record_id"], rec)
+        if prev is not rec:
+            pairs.append((prev, rec))
+    ratio_d, lat_d = [], []
+    for a, b in pairs:
+        lat_d.append(_pct_diff(a["latency"]["median_ms"], b["latency"]["median_ms"]))
+        ra, rb = (a.get("ratio") or {}).get("ratio_median"), (b.get("ratio") or {}).get("ratio_median")
+        if ra and rb:
+            ratio_d.append(_pct_diff(ra, rb))
+    return {"n_pairs": len(pairs), "ratio_pct": _median(ratio_d), "latency_pct": _median(lat_d)}
+
+
+def _median(values: list[float]) -> float | None:
+    import numpy as np
+
+    return float(np.median(values)) if values else None
+
+
+def _pct_diff(a: float, b: float) -> float:
+    return 100.0 * abs(a - b) / ((a + b) / 2.0) if a + b > 0 else 0.0

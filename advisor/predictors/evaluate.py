@@ -1,0 +1,204 @@
+"""Grouped evaluation: leave-one-family-out cross-validation, never random rows.
+
+Every architecture family is predicted by estimators fitted on the other families only; the same
+folds give the two baselines their training data:
+
+* ``macs``: latency proportional to MACs (constant = median ms/MAC of the training networks) and a
+  setting's ratio = MACs of the variant / MACs of the original (1.0 for quantization and unstructured
+  sparsity; for channel pruning from the kept-channel share in the record's notes);
+* ``setting-median``: each setting's median ratio on the training folds (baseline latency: the
+  roofline prior alone; accuracy: the setting's median drop).
+
+``baseline_latency_ms`` is scored against the pooled median of the uncompressed model's repeated
+measurements (``dataset.baseline_pooled_ms``); ``latency_ms`` against each record's own median.
+
+Figures per target and method: median and 90th-percentile absolute % error (absolute error for
+accuracy in percentage points), share within +-10 % (+-1 pp), median over networks of the Spearman
+correlation between predicted and measured values across that network's settings (a constant
+prediction counts as 0), and the coverage of nominal 90 % intervals calibrated without the held-out
+family (``conformal.coverage_by_held_out_family``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from advisor.errors import DataError
+from advisor.predictors.conformal import ALPHA_DEFAULT, coverage_by_held_out_family
+from advisor.predictors.encoding import design_matrix, mac_ratio_prior, model_matrix
+from advisor.predictors.models import FidelityLossModel
+from advisor.predictors.suite import baseline_rows, baseline_target, fit_suite, predict_frame
+
+MIN_FAMILIES = 3
+
+
+def cross_validate(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
+                   progress=None):
+    """Out-of-fold predictions of the model and both baselines for every row of ``frame`` (same
+    index). Raises DataError with fewer than MIN_FAMILIES architecture families."""
+    import pandas as pd
+
+    families = sorted(frame["family"].unique())
+    if len(families) < MIN_FAMILIES:
+        raise DataError(f"Grouped cross-validation needs networks of at least {MIN_FAMILIES} architecture "
+                        f"families; these profiles hold {len(families)} ({', '.join(families)}). Profile "
+                        "more families ('advisor zoo build', 'advisor profile').")
+    parts = []
+    for i, fam in enumerate(families):
+        if progress:
+            progress(f"fold {i + 1}/{len(families)}: holding out '{fam}'")
+        train, test = frame[frame["family"] != fam], frame[frame["family"] == fam]
+        suite = fit_suite(train, known_settings, energy_spec, xgb_params)
+        parts.append(pd.concat([predict_frame(suite, test), _baselines(train, test, suite)], axis=1))
+    return pd.concat(parts).loc[frame.index]
+
+
+def _baselines(train, test, suite):
+    import pandas as pd
+
+    base = baseline_rows(train)
+    ms_per_mac = float(np.median(baseline_target(base) / np.maximum(base["f_macs_total"], 1.0)))
+    medians = train[train["setting"] != "none"].groupby("setting")["ratio"].median()
+    X = design_matrix(test, suite.encoder)
+    feats = test.rename(columns=lambda c: c[2:] if c.startswith("f_") else c).to_dict("records")
+    desc = X.to_dict("records")
+    out = pd.DataFrame(index=test.index)
+    out["bl_macs_base_ms"] = ms_per_mac * np.maximum(test["f_macs_total"].to_numpy(float), 1.0)
+    out["bl_roofline_ms"] = suite.baseline.roofline_.predict(model_matrix(test))
+    out["bl_macs_ratio"] = [mac_ratio_prior(f, d, f.get("channels_kept")) for f, d in zip(feats, desc, strict=True)]
+    global_median = float(medians.median()) if len(medians) else 1.0
+    out["bl_setting_ratio"] = [1.0 if s == "none" else float(medians.get(s, global_median)) for s in test["setting"]]
+    acc_medians = train[train["setting"] != "none"].groupby("setting")["accuracy_drop_pct"].median()
+    fid_medians = train[train["setting"] != "none"].groupby("setting")["fidelity_loss"].median()
+    out["bl_setting_acc_pp"] = [float(acc_medians.get(s, np.nan)) for s in test["setting"]]
+    out["bl_setting_fid"] = [float(fid_medians.get(s, np.nan)) for s in test["setting"]]
+    return out
+
+
+def _targets(df) -> dict:
+    """target -> (row mask, observed, {method: predicted}, kind) in natural units."""
+    var = (df["setting"] != "none").to_numpy()
+    base_ms = df["bl_macs_base_ms"].to_numpy()
+    lat = np.exp(df["pred_log_latency"].to_numpy())
+    out = {
+        "ratio": (var, df["ratio"], {"model": np.exp(df["pred_log_ratio"]), "macs": df["bl_macs_ratio"],
+                                     "setting-median": df["bl_setting_ratio"]}, "relative"),
+        "latency_ms": (np.ones(len(df), bool), df["latency_ms"], {
+            "model": lat, "macs": base_ms * df["bl_macs_ratio"], "setting-median": base_ms * df["bl_setting_ratio"]},
+            "relative"),
+        "baseline_latency_ms": (~var, df["baseline_pooled_ms"].fillna(df["latency_ms"]), {"model": np.exp(df["pred_log_base"]), "macs": base_ms,
+                                                         "roofline": df["bl_roofline_ms"]}, "relative"),
+        "energy_mj": (np.ones(len(df), bool), df["energy_mj"], {"model": df["pred_energy_mj"]}, "relative"),
+        "accuracy_drop_pct": (var, df["accuracy_drop_pct"], {"model": df["pred_acc_pp"],
+                                                             "setting-median": df["bl_setting_acc_pp"],
+                                                             "zero-drop": np.zeros(len(df))}, "absolute"),
+        "fidelity_loss": (var, df["fidelity_loss"], {"model": FidelityLossModel.from_scale(df["pred_log_fid"]),
+                                                     "setting-median": df["bl_setting_fid"]}, "fidelity"),
+    }
+    return out
+
+
+def summarize(df, alpha: float = ALPHA_DEFAULT) -> dict:
+    """Figures per target and method from ``df`` = frame columns + out-of-fold predictions."""
+    report = {}
+    for target, (mask, obs, methods, kind) in _targets(df).items():
+        obs = np.asarray(obs, float)
+        rows = mask & np.isfinite(obs)
+        if kind != "absolute":
+            rows &= obs > 0
+        if rows.sum() == 0:
+            continue
+        sub = df[rows]
+        report[target] = {"n": int(rows.sum()), "n_networks": int(sub["model_sha"].nunique()), "kind": kind,
+                          "methods": {m: _figures(sub, obs[rows], np.asarray(p, float)[rows], kind, alpha)
+                                      for m, p in methods.items()}}
+    return report
+
+
+def _figures(sub, obs, pred, kind: str, alpha: float) -> dict:
+    ok = np.isfinite(pred) & (pred > 0 if kind == "relative" else pred >= 0 if kind == "fidelity" else True)
+    if not ok.any():
+        return {"n": 0}
+    o, p = obs[ok], pred[ok]
+    if kind == "relative":
+        err, tol, unit = np.abs(p / o - 1.0) * 100.0, 10.0, "pct"
+        scale = np.log
+    else:
+        err, tol, unit = np.abs(p - o), (1.0 if kind == "absolute" else 0.01), ("pp" if kind == "absolute" else "abs")
+        scale = (lambda v: v) if kind == "absolute" else (lambda v: np.log(np.maximum(v, 0) + 1e-6))
+    groups = sub["setting_family"].to_numpy()[ok] if "setting" in sub else None
+    cov = coverage_by_held_out_family(scale(o), scale(p), sub["family"].to_numpy()[ok], groups, alpha)
+    return {"n": int(ok.sum()), f"median_abs_err_{unit}": float(np.median(err)),
+            f"p90_abs_err_{unit}": float(np.percentile(err, 90)), "within_tol": float(np.mean(err <= tol)),
+            "tolerance": f"{tol:g} {unit}", "spearman_median": _ranking(sub[ok], o, p),
+            "coverage": cov["coverage"], "interval_width": cov["width"]}
+
+
+def _ranking(sub, obs: np.ndarray, pred: np.ndarray) -> float | None:
+    """Median over networks with >= 3 settings of Spearman(pred, obs) across its settings."""
+    import pandas as pd
+
+    d = pd.DataFrame({"net": sub["model_sha"].to_numpy(), "o": obs, "p": pred})
+    rhos = []
+    for _, g in d.groupby("net"):
+        if len(g) < 3 or g["o"].nunique() < 2:
+            continue
+        ro, rp = g["o"].rank().to_numpy(), g["p"].rank().to_numpy()
+        rhos.append(0.0 if np.std(rp) == 0 else float(np.corrcoef(ro, rp)[0, 1]))
+    return float(np.median(rhos)) if rhos else None
+
+
+def per_family(df) -> dict:
+    """Latency-ratio figures of the model for each held-out family (to spot one family dominating)."""
+    out = {}
+    var = df[(df["setting"] != "none") & np.isfinite(df["ratio"]) & (df["ratio"] > 0)]
+    for fam, g in var.groupby("family"):
+        err = np.abs(np.exp(g["pred_log_ratio"]) / g["ratio"] - 1.0) * 100.0
+        out[fam] = {"n": len(g), "median_abs_err_pct": float(np.median(err)), "within_tol": float(np.mean(err <= 10))}
+    return out
+
+
+def noise_floor(frame, repeat_stats: dict | None) -> dict:
+    """Repeat-measurement noise: from repeated record ids when there are any, else the median
+    relative half-width of each record's own 95 % CI of its ratio (percent). Also the figures a
+    perfect predictor would get against a simulated repeat drawn from those CIs (``ci_ceiling``)."""
+    var = frame[(frame["setting"] != "none") & (frame["ratio"] > 0)]
+    ci = var["ratio_ci95_rel_pct"].to_numpy(float)
+    out = {"ci_ceiling": _ci_ceiling(frame, var) if np.isfinite(ci).any() else None}
+    if repeat_stats and repeat_stats.get("n_pairs"):
+        return {**out, "baseline_latency_pct": _baseline_repeats(frame),
+                "method": "repeats: median abs % difference between repeated measurements",
+                "n": repeat_stats["n_pairs"], "ratio_pct": repeat_stats["ratio_pct"],
+                "latency_pct": repeat_stats["latency_pct"]}
+    ci = ci[np.isfinite(ci)]
+    return {**out, "baseline_latency_pct": _baseline_repeats(frame), "method": "no repeats: median half-width of each record's ratio 95% CI, % of the ratio",
+            "n": int(len(ci)), "ratio_pct": float(np.median(ci)) if len(ci) else None, "latency_pct": None}
+
+
+def _baseline_repeats(frame) -> float | None:
+    """Median over networks of the median abs % deviation of the uncompressed model's repeated
+    measurements (its ``none`` record and the baseline timed in each variant's process) from their
+    median: how far absolute latency drifts between processes on this host."""
+    dev = baseline_rows(frame)["baseline_repeat_dev_pct"].to_numpy(float)
+    dev = dev[np.isfinite(dev)]
+    return float(np.median(dev)) if len(dev) else None
+
+
+def _ci_ceiling(frame, var, draws: int = 5) -> dict:
+    """Within-10 % share and per-network Spearman of a simulated repeat measurement (log-normal noise
+    with each record's CI half-width as 1.96 sd) against the measured ratios: what the measurement
+    protocol's own uncertainty allows, if the CIs are honest."""
+    import pandas as pd
+
+    ci = var["ratio_ci95_rel_pct"].fillna(var["ratio_ci95_rel_pct"].median()).to_numpy(float)
+    sd = np.log1p(np.nan_to_num(ci) / 100.0) / 1.96
+    rng = np.random.default_rng(0)
+    none = frame[frame["setting"] == "none"]
+    within, rhos = [], []
+    for _ in range(draws):
+        rep = var["ratio"].to_numpy() * np.exp(rng.normal(0.0, sd))
+        within.append(float(np.mean(np.abs(rep / var["ratio"].to_numpy() - 1.0) <= 0.1)))
+        both = pd.concat([var.assign(_p=rep), none.assign(_p=1.0)])
+        rhos.append(_ranking(both, both["ratio"].to_numpy(), both["_p"].to_numpy()))
+    return {"within_10pct": float(np.mean(within)),
+            "spearman_median": float(np.mean([r for r in rhos if r is not None])) if any(
+                r is not None for r in rhos) else None}

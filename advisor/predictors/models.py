@@ -1,0 +1,254 @@
+"""The estimators (scikit-learn contract: ``fit`` returns self, learned attributes end in ``_``,
+``predict`` checks it is fitted). Inputs are the frames of ``advisor.predictors.encoding``; each
+estimator predicts on its own *scale* (``scale`` attribute, ``to_scale``/``from_scale``):
+
+* ``BaselineLatencyModel``: log(latency_ms) of the uncompressed network, as a roofline prior times
+  an XGBoost correction (the prior alone when data are too thin for trees);
+* ``RatioModel``: log(latency of a setting / latency of the baseline), measured interleaved; with
+  too few rows, the setting's prior MAC ratio. ``PowerModel`` is the same learner for log(mean power).
+* ``AccuracyDropModel``: accuracy drop in percentage points (labels only); ``FidelityLossModel``:
+  log(1 - output cosine + 1e-6). With thin data they fall back to per-setting medians, and with
+  none they predict NaN (and say so through ``mode_``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from advisor.predictors.base import (
+    ParamsMixin,
+    booster_from_json,
+    booster_predict,
+    booster_to_json,
+    check_columns,
+    check_fitted,
+    fit_booster,
+)
+from advisor.predictors.priors import AmdahlRatioPrior, RooflinePrior
+
+
+class _LogScale:
+    scale = "log"
+
+    @staticmethod
+    def to_scale(y):
+        return np.log(np.asarray(y, float))
+
+    @staticmethod
+    def from_scale(z):
+        return np.exp(np.asarray(z, float))
+
+
+class BaselineLatencyModel(_LogScale, ParamsMixin):
+    """log(latency_ms) of the uncompressed network from ``model_matrix`` columns."""
+
+    # Few networks (one row each): shallower, shorter boosting than the per-setting models.
+    XGB_OVERRIDES = {"max_depth": 3, "n_estimators": 200}
+
+    def __init__(self, per_node: bool = True, min_rows: int = 20, xgb_params: dict | None = None):
+        self.per_node = per_node
+        self.min_rows = min_rows
+        self.xgb_params = xgb_params
+
+    def fit(self, X, y, sample_weight=None):
+        """``y``: measured baseline latency in ms, one per row of ``X``."""
+        y = np.asarray(y, float)
+        self.feature_names_in_ = list(X.columns)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.roofline_ = RooflinePrior(per_node=self.per_node).fit(X, y)
+        self.booster_ = None
+        if len(y) >= self.min_rows:
+            Xa = self._augment(X)
+            self.booster_ = fit_booster(Xa, np.log(y) - Xa["x_log_roofline_ms"].to_numpy(),
+                                        {**self.XGB_OVERRIDES, **(self.xgb_params or {})}, sample_weight)
+        return self
+
+    def _augment(self, X):
+        Xa = X[self.feature_names_in_].copy()
+        Xa["x_log_roofline_ms"] = np.log(self.roofline_.predict(X))
+        return Xa
+
+    def predict(self, X) -> np.ndarray:
+        """log(latency_ms) per row."""
+        check_fitted(self, "roofline_")
+        check_columns(X, self.feature_names_in_)
+        Xa = self._augment(X)
+        out = Xa["x_log_roofline_ms"].to_numpy()
+        return out + booster_predict(self.booster_, Xa) if self.booster_ is not None else out
+
+    def to_bundle(self) -> tuple[dict, bytes | None]:
+        check_fitted(self, "roofline_")
+        meta = {"params": self.get_params(), "feature_names_in": self.feature_names_in_,
+                "roofline": self.roofline_.constants()}
+        return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
+
+    @classmethod
+    def from_bundle(cls, meta: dict, raw: bytes | None) -> BaselineLatencyModel:
+        est = cls(**meta["params"])
+        est.feature_names_in_ = list(meta["feature_names_in"])
+        est.n_features_in_ = len(est.feature_names_in_)
+        est.roofline_ = RooflinePrior.from_constants(meta["roofline"])
+        est.booster_ = booster_from_json(raw) if raw is not None else None
+        return est
+
+
+class RatioModel(_LogScale, ParamsMixin):
+    """log(ratio of a setting's latency to the baseline's) from ``design_matrix`` columns.
+
+    ``prior="amdahl"``: trees learn the log residual over ``AmdahlRatioPrior`` (per-setting linear in
+    the touched MAC share), which carries over to families whose MAC mix the trees never saw.
+    """
+
+    # Median regression on the log scale: a few networks where a runtime falls off its fast path
+    # (ratios of 3-10) should not pull the typical prediction.
+    XGB_OVERRIDES = {"objective": "reg:absoluteerror"}
+
+    def __init__(self, prior: str = "amdahl", min_rows: int = 30, xgb_params: dict | None = None):
+        self.prior = prior
+        self.min_rows = min_rows
+        self.xgb_params = xgb_params
+
+    def fit(self, X, y, sample_weight=None):
+        """``y``: positive ratios (or, for PowerModel, mean power in mW), one per row of ``X``."""
+        z = self.to_scale(y)
+        keep = np.isfinite(z)
+        self.feature_names_in_ = list(X.columns)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.prior_ = AmdahlRatioPrior().fit(X[keep], np.exp(z[keep])) if self.prior == "amdahl" else None
+        self.fallback_ = float(np.median(z[keep])) if keep.any() else 0.0
+        self.booster_ = None
+        if keep.sum() >= self.min_rows:
+            w = None if sample_weight is None else np.asarray(sample_weight, float)[keep]
+            Xa = self._augment(X[keep])
+            self.booster_ = fit_booster(Xa, z[keep] - Xa["x_log_prior"].to_numpy(),
+                                        {**self.XGB_OVERRIDES, **(self.xgb_params or {})}, w)
+        return self
+
+    def _augment(self, X):
+        Xa = X[self.feature_names_in_].copy()
+        if self.prior_ is not None:
+            Xa["x_log_prior"] = np.log(self.prior_.predict(X))
+        elif "x_log_mac_ratio_prior" in X.columns and type(self) is RatioModel:
+            Xa["x_log_prior"] = X["x_log_mac_ratio_prior"].to_numpy(float)
+        else:
+            Xa["x_log_prior"] = self.fallback_
+        return Xa
+
+    def predict(self, X) -> np.ndarray:
+        """Values on the log scale, one per row."""
+        check_fitted(self, "feature_names_in_")
+        check_columns(X, self.feature_names_in_)
+        Xa = self._augment(X)
+        out = Xa["x_log_prior"].to_numpy(float)
+        return out + booster_predict(self.booster_, Xa) if self.booster_ is not None else out
+
+    def to_bundle(self) -> tuple[dict, bytes | None]:
+        check_fitted(self, "feature_names_in_")
+        meta = {"params": self.get_params(), "feature_names_in": self.feature_names_in_,
+                "fallback": self.fallback_, "amdahl": self.prior_.coef_ if self.prior_ is not None else None}
+        return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
+
+    @classmethod
+    def from_bundle(cls, meta: dict, raw: bytes | None):
+        est = cls(**meta["params"])
+        est.feature_names_in_ = list(meta["feature_names_in"])
+        est.n_features_in_ = len(est.feature_names_in_)
+        est.fallback_ = float(meta["fallback"])
+        est.prior_ = None
+        if meta.get("amdahl") is not None:
+            est.prior_ = AmdahlRatioPrior()
+            est.prior_.coef_ = {k: [float(a), float(b)] for k, (a, b) in meta["amdahl"].items()}
+        est.booster_ = booster_from_json(raw) if raw is not None else None
+        return est
+
+
+class PowerModel(RatioModel):
+    """log(mean power in mW = energy_mj / latency_ms * 1000) for devices with measured energy."""
+
+    XGB_OVERRIDES = {}
+
+    def __init__(self, prior: str = "none", min_rows: int = 30, xgb_params: dict | None = None):
+        super().__init__(prior=prior, min_rows=min_rows, xgb_params=xgb_params)
+
+
+class AccuracyDropModel(ParamsMixin):
+    """Accuracy drop (percentage points) from ``design_matrix`` columns, where labels exist."""
+
+    scale = "identity"
+    # A few hundred labelled rows: shallow trees.
+    XGB_OVERRIDES = {"max_depth": 2, "n_estimators": 200}
+
+    def __init__(self, min_rows: int = 30, min_groups: int = 2, xgb_params: dict | None = None):
+        self.min_rows = min_rows
+        self.min_groups = min_groups
+        self.xgb_params = xgb_params
+
+    @staticmethod
+    def to_scale(y):
+        return np.asarray(y, float)
+
+    @staticmethod
+    def from_scale(z):
+        return np.asarray(z, float)
+
+    def fit(self, X, y, groups=None, settings=None):
+        """``y`` may hold NaN (no label): those rows are ignored. ``groups`` (architecture family per
+        row) decides whether trees are justified; ``settings`` (name per row) feeds the fallback."""
+        z = self.to_scale(y)
+        keep = np.isfinite(z)
+        self.feature_names_in_ = list(X.columns)
+        self.n_features_in_ = len(self.feature_names_in_)
+        n_groups = len(set(np.asarray(groups)[keep])) if groups is not None else 1
+        self.n_train_ = int(keep.sum())
+        self.booster_ = None
+        names = np.asarray(settings if settings is not None else ["?"] * len(z), dtype=object)
+        self.setting_medians_ = {str(s): float(np.median(z[keep & (names == s)])) for s in set(names[keep])}
+        self.global_median_ = float(np.median(z[keep])) if keep.any() else float("nan")
+        if self.n_train_ >= self.min_rows and n_groups >= self.min_groups:
+            self.booster_ = fit_booster(X[keep], z[keep], {**self.XGB_OVERRIDES, **(self.xgb_params or {})})
+            self.mode_ = "xgboost"
+        else:
+            self.mode_ = "setting-median" if self.n_train_ else "none"
+        return self
+
+    def predict(self, X, settings=None) -> np.ndarray:
+        """Values on this model's scale; NaN when the model saw no labelled row (``mode_ == 'none'``)."""
+        check_fitted(self, "mode_")
+        check_columns(X, self.feature_names_in_)
+        if self.mode_ == "xgboost":
+            return booster_predict(self.booster_, X)
+        names = list(settings) if settings is not None else [None] * len(X)
+        return np.array([self.setting_medians_.get(str(s), self.global_median_) for s in names], float)
+
+    def to_bundle(self) -> tuple[dict, bytes | None]:
+        check_fitted(self, "mode_")
+        meta = {"params": self.get_params(), "feature_names_in": self.feature_names_in_, "mode": self.mode_,
+                "n_train": self.n_train_, "setting_medians": self.setting_medians_,
+                "global_median": self.global_median_}
+        return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
+
+    @classmethod
+    def from_bundle(cls, meta: dict, raw: bytes | None):
+        est = cls(**meta["params"])
+        est.feature_names_in_ = list(meta["feature_names_in"])
+        est.n_features_in_ = len(est.feature_names_in_)
+        est.mode_, est.n_train_ = meta["mode"], int(meta["n_train"])
+        est.setting_medians_ = {k: float(v) for k, v in meta["setting_medians"].items()}
+        est.global_median_ = float(meta["global_median"])
+        est.booster_ = booster_from_json(raw) if raw is not None else None
+        return est
+
+
+class FidelityLossModel(AccuracyDropModel):
+    """log(fidelity loss + 1e-6), fidelity loss = 1 - mean cosine of outputs vs the baseline's."""
+
+    scale = "log"
+    eps = 1e-6
+    XGB_OVERRIDES = {}
+
+    @staticmethod
+    def to_scale(y):
+        return np.log(np.maximum(np.asarray(y, float), 0.0) + FidelityLossModel.eps)
+
+    @staticmethod
+    def from_scale(z):
+        return np.maximum(np.exp(np.asarray(z, float)) - FidelityLossModel.eps, 0.0)

@@ -1,0 +1,135 @@
+"""The set of estimators one bundle holds, fitted together on one device/runtime's profile frame.
+
+Energy: where the records' energy is an *estimate* (a host without a power sensor), it is a linear
+function of latency (``profiling.power.estimate.DevicePowerModel``), so the suite keeps that power
+model and predicts ``energy_mj = power_model.energy_mj(latency_ms, threads)`` (flagged as an
+estimate). Where energy is *measured*, a ``PowerModel`` learns log(mean power) per setting and
+``energy_mj = power_mw * latency_ms / 1000``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor.predictors.encoding import SettingEncoder, design_matrix, model_matrix
+from advisor.predictors.models import (
+    AccuracyDropModel,
+    BaselineLatencyModel,
+    FidelityLossModel,
+    PowerModel,
+    RatioModel,
+)
+
+MIN_MEASURED_ENERGY_ROWS = 30
+
+
+@dataclass
+class Suite:
+    """Fitted estimators plus the setting encoder and the energy mode (``estimate``/``measured``/``none``)."""
+
+    encoder: SettingEncoder
+    baseline: BaselineLatencyModel
+    ratio: RatioModel
+    accuracy: AccuracyDropModel
+    fidelity: FidelityLossModel
+    power: PowerModel | None
+    energy: dict
+
+
+def baseline_rows(frame):
+    """One ``none`` row per (model, threads) with a measured latency."""
+    base = frame[(frame["setting"] == "none") & np.isfinite(frame["latency_ms"])]
+    return base.drop_duplicates(subset=["model_sha", "threads"])
+
+
+def baseline_target(base) -> np.ndarray:
+    """Baseline latency (ms) to learn: the pooled median of every re-measurement of the uncompressed
+    model where there is one (absolute latency drifts between processes on a shared host), else the
+    ``none`` record's own median."""
+    return base["baseline_pooled_ms"].fillna(base["latency_ms"]).to_numpy(float)
+
+
+def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None) -> Suite:
+    """Fit every estimator on ``frame`` (rows of one device/runtime). ``energy_spec``: from
+    ``energy_spec_of`` (the records' power model when their energy is an estimate)."""
+    encoder = SettingEncoder(known_settings)
+    base = baseline_rows(frame)
+    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(model_matrix(base), baseline_target(base))
+    variants = frame[frame["setting"] != "none"]
+    Xv = design_matrix(variants, encoder)
+    ratio = RatioModel(xgb_params=xgb_params).fit(Xv, variants["ratio"].to_numpy(float))
+    groups, names = variants["family"].to_numpy(), variants["setting"].to_numpy()
+    fid = FidelityLossModel(xgb_params=xgb_params).fit(Xv, variants["fidelity_loss"].to_numpy(float),
+                                                        groups=groups, settings=names)
+    acc = AccuracyDropModel(xgb_params=xgb_params).fit(
+        _with_fidelity(Xv, fid, names), variants["accuracy_drop_pct"].to_numpy(float), groups=groups, settings=names)
+    power = None
+    if energy_spec.get("mode") == "measured":
+        Xa = design_matrix(frame, encoder)
+        power = PowerModel(xgb_params=xgb_params).fit(Xa, _mean_power_mw(frame))
+    return Suite(encoder, baseline, ratio, acc, fid, power, dict(energy_spec))
+
+
+def _with_fidelity(X, fid: FidelityLossModel, names):
+    """Inputs of the accuracy model: the setting columns plus the predicted log fidelity loss. Output
+    agreement is measured on every network, labels on few; the architecture reaches the accuracy
+    model through what the fidelity model learned from all networks (fewer inputs, less overfit)."""
+    out = X[[c for c in X.columns if c.startswith("s_")]].copy()
+    out["x_pred_log_fid"] = fid.predict(X, settings=names) if fid.mode_ != "none" else 0.0
+    return out
+
+
+def _mean_power_mw(frame) -> np.ndarray:
+    e, t = frame["energy_mj"].to_numpy(float), frame["latency_ms"].to_numpy(float)
+    measured = ~frame["energy_is_estimate"].to_numpy(bool)
+    return np.where(measured & (t > 0), e / t * 1000.0, np.nan)
+
+
+def energy_spec_of(records: list[dict], frame) -> dict:
+    """How energy is predicted for these records: ``measured`` (enough sensor rows), ``estimate``
+    (with the records' power-model parameters), or ``none``."""
+    if int((~frame["energy_is_estimate"] & np.isfinite(frame["energy_mj"])).sum()) >= MIN_MEASURED_ENERGY_ROWS:
+        return {"mode": "measured"}
+    for rec in records:
+        energy = rec.get("energy") or {}
+        a = energy.get("assumptions") or {}
+        if rec["status"] == "ok" and energy.get("energy_is_estimate") and "busy_core_mw" in a:
+            return {"mode": "estimate", "source": energy.get("source"),
+                    "power_model": {"idle_mw": a.get("idle_mw", 0.0), "busy_core_mw": a["busy_core_mw"],
+                                    "cores": a.get("cores", 1), "name": a.get("model", "cpu-tdp-share")}}
+    return {"mode": "none"}
+
+
+def predict_frame(suite: Suite, frame):
+    """Predictions for each row of ``frame`` on the estimators' scales: ``pred_log_base``,
+    ``pred_log_ratio`` (0 for ``none``), ``pred_log_latency``, ``pred_acc_pp``, ``pred_log_fid``,
+    ``pred_energy_mj``; same index as ``frame``."""
+    import pandas as pd
+
+    X = design_matrix(frame, suite.encoder)
+    is_none = (frame["setting"] == "none").to_numpy()
+    out = pd.DataFrame(index=frame.index)
+    out["pred_log_base"] = suite.baseline.predict(model_matrix(frame))
+    out["pred_log_ratio"] = np.where(is_none, 0.0, suite.ratio.predict(X))
+    out["pred_log_latency"] = out["pred_log_base"] + out["pred_log_ratio"]
+    names = frame["setting"].to_numpy()
+    out["pred_log_fid"] = suite.fidelity.predict(X, settings=names)
+    out["pred_acc_pp"] = np.where(is_none, 0.0, suite.accuracy.predict(_with_fidelity(X, suite.fidelity, names),
+                                                                      settings=names))
+    latency = np.exp(out["pred_log_latency"].to_numpy())
+    out["pred_energy_mj"] = energy_from_latency(suite, latency, frame["threads"].to_numpy(), X)
+    return out
+
+
+def energy_from_latency(suite: Suite, latency_ms: np.ndarray, threads, X=None) -> np.ndarray:
+    """Energy (mJ) for latencies (ms): via the records' power model, or the learned power model."""
+    mode = suite.energy.get("mode")
+    if mode == "estimate":
+        from profiling.power.estimate import DevicePowerModel
+
+        pm = DevicePowerModel.from_dict(suite.energy["power_model"])
+        return np.array([pm.energy_mj(float(t), int(n)) for t, n in zip(latency_ms, threads, strict=True)])
+    if mode == "measured" and suite.power is not None and X is not None:
+        return np.exp(suite.power.predict(X)) * np.asarray(latency_ms, float) / 1000.0
+    return np.full(len(latency_ms), np.nan)

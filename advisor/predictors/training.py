@@ -1,0 +1,172 @@
+"""The workflows behind ``advisor train`` and ``advisor evaluate`` (no printing, no exiting).
+
+``evaluate_profiles``: leave-one-family-out figures of the model and the two baselines.
+``train_bundle``: the same evaluation, then every estimator fitted on all rows, conformal quantiles
+from the out-of-fold residuals, and a bundle written atomically with its manifest.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from advisor.errors import DataError
+from advisor.predictors import dataset
+from advisor.predictors.bundle import BUNDLE_FORMAT_VERSION, library_versions, user_bundle_dir, write_bundle
+from advisor.predictors.conformal import ALPHA_DEFAULT, METHOD, fit_quantiles
+from advisor.predictors.evaluate import cross_validate, noise_floor, per_family, summarize
+from advisor.predictors.predictor import clean_json, suite_files
+from advisor.predictors.suite import energy_spec_of, fit_suite
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ok rows of one device/runtime and the records they came from."""
+
+    device: str
+    runtime: str
+    records: list
+    frame: object  # pandas.DataFrame from dataset.records_to_frame
+    all_records: list
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the bundle went, its manifest, the fitted suite (as written) and the wall time (s)."""
+
+    path: Path
+    manifest: dict
+    seconds: float
+    suite: object  # advisor.predictors.suite.Suite
+
+
+def select(paths, device: str | None, runtime: str | None) -> Selection:
+    """Read ``paths`` and keep one device/runtime (either may be None when the files hold one pair)."""
+    records = dataset.load_profiles(paths)
+    pairs = dataset.device_runtime_pairs(records)
+    listed = ", ".join(f"{d}/{r}" for d, r in pairs) or "none"
+    chosen = [(d, r) for d, r in pairs if device in (None, d) and runtime in (None, r)]
+    if len(chosen) != 1:
+        what = " and ".join(f"{k} '{v}'" for k, v in (("device", device), ("runtime", runtime)) if v) or \
+            "a single device/runtime"
+        raise DataError(f"{'No' if not chosen else 'More than one'} ok profile records match {what}; "
+                        f"the files hold device/runtime: {listed}. Pass --device and --runtime.")
+    dev, rt = chosen[0]
+    mine = [r for r in records if r["device"]["name"] == dev and r["runtime"]["name"] == rt]
+    frame = dataset.records_to_frame(mine)
+    frame = frame[np.isfinite(frame["latency_ms"]) & np.isfinite(frame["baseline_latency_ms"])]
+    if frame.empty:
+        raise DataError(f"No ok record of {dev}/{rt} has a matching 'none' baseline measurement; profile "
+                        "with --settings including none.")
+    return Selection(dev, rt, mine, frame.reset_index(drop=True), records)
+
+
+def known_settings(frame) -> list[str]:
+    from advisor.compression import setting_names
+
+    registered = setting_names()
+    seen = set(frame["setting"])
+    return [n for n in registered if n in seen] + sorted(seen - set(registered))
+
+
+def evaluate_selection(sel: Selection, repeats: list | None = None, xgb_params=None, progress=None):
+    """(report dict, out-of-fold frame) for a selection."""
+    spec = energy_spec_of(sel.records, sel.frame)
+    oof = cross_validate(sel.frame, known_settings(sel.frame), spec, xgb_params, progress)
+    df = sel.frame.join(oof)
+    reps = dataset.repeat_differences(sel.all_records, repeats)
+    report = {"data": _data_summary(sel), "protocol": {
+        "cv": "leave-one-family-out (architecture families; never random rows)", "nominal_coverage": 1 - ALPHA_DEFAULT,
+        "intervals": "calibrated on the out-of-fold residuals of the other families only"},
+        "targets": summarize(df, ALPHA_DEFAULT), "per_family_ratio": per_family(df),
+        "noise_floor": noise_floor(sel.frame, reps), "energy": spec}
+    return report, df
+
+
+def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progress=None) -> dict:
+    """Leave-one-family-out figures for the profiles' device/runtime (see ``evaluate``)."""
+    sel = select(paths, device, runtime)
+    repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
+    return evaluate_selection(sel, repeats, progress=progress)[0]
+
+
+def _data_summary(sel: Selection) -> dict:
+    f = sel.frame
+    return {"device": sel.device, "runtime": sel.runtime, "n_records": len(sel.records), "n_rows": len(f),
+            "n_networks": int(f["model_sha"].nunique()), "families": sorted(f["family"].unique()),
+            "settings": known_settings(f), "threads": sorted(int(t) for t in f["threads"].unique()),
+            "training_data_hash": dataset.training_data_hash(sel.records)}
+
+
+def conformal_quantiles(df) -> dict:
+    """Nominal-90 % quantiles per target from the out-of-fold residuals of all families."""
+    var = df[(df["setting"] != "none") & (df["ratio"] > 0)]
+    base = df[df["setting"] == "none"]
+    lab = var[np.isfinite(var["accuracy_drop_pct"])]
+    fid = var[np.isfinite(var["fidelity_loss"])]
+    q = {"method": METHOD, "nominal_coverage": 1 - ALPHA_DEFAULT,
+         "baseline_latency": fit_quantiles(np.log(base["latency_ms"]) - base["pred_log_base"]),
+         "ratio": fit_quantiles(np.log(var["ratio"]) - var["pred_log_ratio"], var["setting_family"], var["family"]),
+         "latency": fit_quantiles(np.log(var["latency_ms"]) - var["pred_log_latency"], var["setting_family"],
+                                  var["family"])}
+    if len(lab):
+        q["accuracy_drop_pct"] = fit_quantiles(lab["accuracy_drop_pct"] - lab["pred_acc_pp"])
+    if len(fid):
+        q["fidelity_loss"] = fit_quantiles(np.log(fid["fidelity_loss"].clip(lower=0) + 1e-6) - fid["pred_log_fid"],
+                                           fid["setting_family"], fid["family"])
+    return q
+
+
+def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", xgb_params=None,
+                 progress=None) -> TrainResult:
+    """Evaluate (grouped CV), fit on all rows, and write the bundle to ``out`` (default: user folder)."""
+    t0 = time.perf_counter()
+    sel = select(paths, device, runtime)
+    report, df = evaluate_selection(sel, xgb_params=xgb_params, progress=progress)
+    if progress:
+        progress("fitting on all rows")
+    spec = report["energy"]
+    suite = fit_suite(sel.frame, known_settings(sel.frame), spec, xgb_params)
+    targets, files = suite_files(suite)
+    data = report["data"]
+    manifest = {"bundle_format_version": BUNDLE_FORMAT_VERSION, "feature_schema_version": _schema(),
+                "feature_names": _feature_names(), "device": sel.device, "runtime": sel.runtime,
+                "threads": data["threads"], "setting_encoding": suite.encoder.to_dict(),
+                "known_settings": suite.encoder.known_settings, "targets": targets, "energy": spec,
+                "libraries": library_versions(), "training_data_hash": data["training_data_hash"],
+                "n_records": data["n_records"], "n_rows": data["n_rows"], "n_networks": data["n_networks"],
+                "families": data["families"], "conformal": conformal_quantiles(df),
+                "roofline": suite.baseline.roofline_.constants(), "evaluation": report,
+                "evaluation_headline": headline(report), "training_summary": {
+                    k: data[k] for k in ("n_records", "n_rows", "n_networks", "families", "training_data_hash")},
+                "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command}
+    dest = Path(out) if out else user_bundle_dir(sel.device, sel.runtime)
+    manifest["train_seconds"] = round(time.perf_counter() - t0, 2)
+    write_bundle(dest, clean_json(manifest), files)
+    return TrainResult(dest, manifest, time.perf_counter() - t0, suite)
+
+
+def headline(report: dict) -> dict:
+    """The model's held-out figures per target (method ``model`` only), for summaries."""
+    out = {}
+    for target, t in report["targets"].items():
+        f = t["methods"].get("model") or {}
+        if f.get("n"):
+            out[target] = {k: v for k, v in f.items() if k.startswith(("median_abs", "p90_abs")) or k in (
+                "n", "within_tol", "tolerance", "spearman_median", "coverage")}
+    return out
+
+
+def _schema() -> int:
+    from advisor.features import FEATURE_SCHEMA_VERSION
+
+    return FEATURE_SCHEMA_VERSION
+
+
+def _feature_names() -> list[str]:
+    from advisor.features import feature_names
+
+    return feature_names()

@@ -1,0 +1,207 @@
+"""Predictors: estimator contract, dataset frame, setting encoding, grouped CV, conformal coverage.
+
+Data come from the clearly named test double ``advisor.predictors.synthetic`` (known laws, no
+measurements), never from files outside the repository.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from advisor.errors import DataError, SettingError
+from advisor.predictors import dataset
+from advisor.predictors.base import NotFittedError
+from advisor.predictors.encoding import SettingEncoder, describe_setting, design_matrix, mac_ratio_prior, model_matrix
+from advisor.predictors.models import (
+    AccuracyDropModel,
+    BaselineLatencyModel,
+    FidelityLossModel,
+    PowerModel,
+    RatioModel,
+)
+from advisor.predictors.priors import RooflinePrior
+from advisor.predictors.synthetic import make_synthetic_records
+
+FAST = {"n_estimators": 40}
+
+
+@pytest.fixture(scope="module")
+def records():
+    return make_synthetic_records(networks_per_family=5, seed=1)
+
+
+@pytest.fixture(scope="module")
+def frame(records):
+    return dataset.records_to_frame(records)
+
+
+def _xy(est, frame):
+    if isinstance(est, BaselineLatencyModel | RooflinePrior):
+        base = frame[frame["setting"] == "none"]
+        return model_matrix(base), base["latency_ms"].to_numpy()
+    var = frame[frame["setting"] != "none"]
+    X = design_matrix(var, SettingEncoder(sorted(set(frame["setting"]))))
+    y = {RatioModel: var["ratio"], PowerModel: var["energy_mj"] / var["latency_ms"] * 1000,
+         AccuracyDropModel: var["accuracy_drop_pct"], FidelityLossModel: var["fidelity_loss"]}[type(est)]
+    return X, y.to_numpy(float)
+
+
+ESTIMATORS = [lambda: RooflinePrior(), lambda: BaselineLatencyModel(min_rows=5, xgb_params=FAST),
+              lambda: RatioModel(xgb_params=FAST), lambda: PowerModel(xgb_params=FAST),
+              lambda: AccuracyDropModel(xgb_params=FAST), lambda: FidelityLossModel(xgb_params=FAST)]
+
+
+@pytest.mark.parametrize("make", ESTIMATORS, ids=lambda m: type(m()).__name__)
+def test_estimator_contract(make, frame):
+    from sklearn.base import clone
+
+    est = make()
+    X, y = _xy(est, frame)
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    before = set(vars(est))
+    assert est.fit(X, y) is est
+    learned = set(vars(est)) - before
+    assert learned and all(k.endswith("_") for k in learned), learned
+    pred = est.predict(X)
+    assert pred.shape == (len(X),) and np.isfinite(pred).all()
+    assert type(clone(est)) is type(est) and clone(est).get_params() == est.get_params()
+    with pytest.raises(ValueError):
+        est.set_params(no_such_param=1)
+
+
+def test_accuracy_model_falls_back_honestly(frame):
+    var = frame[frame["setting"] != "none"]
+    X = design_matrix(var, SettingEncoder(sorted(set(frame["setting"]))))
+    none = AccuracyDropModel().fit(X, np.full(len(X), np.nan))
+    assert none.mode_ == "none" and np.isnan(none.predict(X)).all()
+    thin_y = np.where(np.arange(len(X)) < 10, 2.0, np.nan)
+    thin = AccuracyDropModel().fit(X, thin_y, settings=var["setting"].to_numpy())
+    assert thin.mode_ == "setting-median" and thin.n_train_ == 10
+
+
+def test_frame_targets(records, frame):
+    assert len(frame) == len(records)
+    assert list(frame.columns[10:10 + len(dataset.feature_columns())]) == dataset.feature_columns()
+    none = frame[frame["setting"] == "none"]
+    assert (none["ratio"] == 1.0).all()
+    assert np.allclose(none["baseline_latency_ms"], none["latency_ms"])
+    var = frame[frame["setting"] != "none"]
+    assert np.allclose(var["latency_ms"] / var["baseline_latency_ms"], var["ratio"], rtol=1e-9)
+    labelled = frame[np.isfinite(frame["accuracy_drop_pct"])]
+    assert 0 < labelled["model_sha"].nunique() < frame["model_sha"].nunique()
+    assert (frame.loc[frame["setting"] == "sparse90", "fidelity_loss"] > 0.3).all()
+
+
+def test_training_data_hash(records):
+    h = dataset.training_data_hash(records)
+    assert h == dataset.training_data_hash(list(reversed(records)))
+    changed = json.loads(json.dumps(records))
+    changed[3]["latency"]["median_ms"] *= 1.01
+    assert dataset.training_data_hash(changed) != h
+
+
+def test_load_profiles_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        dataset.load_profiles([tmp_path / "nope.jsonl"])
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="cannot be read"):
+        dataset.load_profiles([bad])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("{}\n")
+    with pytest.raises(DataError, match="no valid profile record"):
+        dataset.load_profiles([empty])
+
+
+def test_load_profiles_gz_and_repeats(tmp_path, records):
+    path = tmp_path / "r.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in records[:20])
+    again = json.loads(json.dumps(records[:20]))
+    for r in again:
+        r["latency"]["median_ms"] *= 1.1
+    stats = dataset.repeat_differences(dataset.load_profiles([path]), again)
+    assert stats["n_pairs"] == 20 and stats["latency_pct"] == pytest.approx(100 * 0.1 / 1.05, rel=1e-6)
+
+
+def test_setting_encoding():
+    from advisor.compression import setting_names
+
+    enc = SettingEncoder(setting_names())
+    for name in setting_names():
+        row = enc.encode(name)
+        assert row[f"s_is_{name}"] == 1.0 and set(row) == set(enc.columns())
+    combo = describe_setting("chprune50+int8-static-pc")
+    assert combo["s_chprune"] == 0.5 and combo["s_act_bits"] == 8 and combo["s_fam_combined"] == 1
+    assert describe_setting("wq4")["s_weight_bits"] == 4 and describe_setting("wq4")["s_compute_bits"] == 32
+    with pytest.raises(SettingError, match="Known"):
+        SettingEncoder(["none"]).encode("no-such-setting")
+    unseen = SettingEncoder(["none"]).encode("sparse75")  # registered but unseen: descriptors only
+    assert unseen["s_is_none"] == 0.0 and unseen["s_sparsity"] == 0.75
+
+
+def test_mac_ratio_prior():
+    conv = {"share_conv": 1.0, "share_conv_depthwise": 0.0, "share_conv_grouped": 0.0}
+    assert mac_ratio_prior(conv, describe_setting("chprune50")) == pytest.approx(0.25)
+    assert mac_ratio_prior(conv, describe_setting("chprune50"), channels_kept=0.6) == pytest.approx(0.36)
+    assert mac_ratio_prior(conv, describe_setting("int8-static-pc")) == 1.0
+
+
+def test_grouped_cv_never_mixes_families(frame, monkeypatch):
+    from advisor.predictors import evaluate, suite
+
+    seen = []
+    real_fit, real_predict = suite.fit_suite, suite.predict_frame
+
+    def spy_fit(train, *a, **kw):
+        seen.append({"train": set(train["family"])})
+        return real_fit(train, *a, **kw)
+
+    def spy_predict(s, test):
+        seen[-1]["test"] = set(test["family"])
+        return real_predict(s, test)
+
+    monkeypatch.setattr(evaluate, "fit_suite", spy_fit)
+    monkeypatch.setattr(evaluate, "predict_frame", spy_predict)
+    spec = {"mode": "none"}
+    oof = evaluate.cross_validate(frame, sorted(set(frame["setting"])), spec, FAST)
+    assert len(seen) == frame["family"].nunique()
+    for fold in seen:
+        assert len(fold["test"]) == 1 and not fold["test"] & fold["train"]
+    assert oof.index.equals(frame.index) and np.isfinite(oof["pred_log_ratio"]).all()
+
+
+def test_too_few_families(frame):
+    from advisor.predictors.evaluate import cross_validate
+
+    two = frame[frame["family"].isin(["conv", "mlp"])]
+    with pytest.raises(DataError, match="at least 3"):
+        cross_validate(two, sorted(set(two["setting"])), {"mode": "none"})
+
+
+def test_conformal_coverage_on_synthetic(frame):
+    from advisor.predictors.evaluate import cross_validate, summarize
+
+    oof = cross_validate(frame, sorted(set(frame["setting"])), {"mode": "none"}, FAST)
+    report = summarize(frame.join(oof))
+    for target in ("ratio", "latency_ms", "baseline_latency_ms"):
+        cov = report[target]["methods"]["model"]["coverage"]
+        assert 0.7 <= cov <= 1.0, (target, cov)
+
+
+def test_conformal_quantiles_finite_sample():
+    from advisor.predictors.conformal import fit_quantiles, interval
+
+    rng = np.random.default_rng(0)
+    res = rng.normal(0, 1, 2000)
+    q = fit_quantiles(res, groups=["a"] * 1000 + ["b"] * 1000, families=["x", "y", "z", "w"] * 500)
+    assert q["global"][0] == pytest.approx(-1.645, abs=0.15) and q["global"][1] == pytest.approx(1.645, abs=0.15)
+    assert set(q["groups"]) == {"a", "b"}
+    lo, hi = interval([0.0, 1.0], q, ["a", "zzz"])
+    assert lo[1] == pytest.approx(1 + q["global"][0]) and hi[0] == pytest.approx(q["groups"]["a"][1])
+    tiny = fit_quantiles([0.1, -0.2, 0.3])  # too few residuals: the extremes, never narrower
+    assert tiny["global"] == [-0.2, 0.3]
