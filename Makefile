@@ -37,3 +37,9 @@ test: install lint
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
+
+# A longer fuzzing run of the ONNX loader + feature extractor (tests/test_fuzz.py is the bounded one).
+FUZZ_SECONDS ?= 120
+.PHONY: fuzz
+fuzz: install
+	$(BIN)/python benchmarks/fuzz_loader.py --seconds $(FUZZ_SECONDS)

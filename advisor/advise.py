@@ -76,8 +76,10 @@ def resolve_runtime(device: str, runtime: str | None, bundle_dir=None) -> str:
     return options[0]
 
 
-def predict(model_path, device: str, runtime: str | None = None, data=None, bundle_dir=None) -> Prediction:
-    """Predict every registered setting for the model at ``model_path`` on ``device``/``runtime``."""
+def predict(model_path, device: str, runtime: str | None = None, data=None, bundle_dir=None,
+            input_shapes: dict | None = None) -> Prediction:
+    """Predict every registered setting for the model at ``model_path`` on ``device``/``runtime``.
+    ``input_shapes`` ({input name: dims}) fixes dynamic input dims (required when it has any)."""
     from advisor.api import file_sha256
     from advisor.compression import get_setting, setting_names
     from advisor.devices import get_device
@@ -88,7 +90,7 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
 
     dev = get_device(device)
     runtime = resolve_runtime(device, runtime, bundle_dir)
-    lm = load_model(model_path)
+    lm = load_model(model_path, input_shapes=input_shapes, require_static=True)
     feats = extract_features(lm)
     bundle = load_bundle(device, runtime, bundle_dir)
     names = [n for n in setting_names() if n in bundle.manifest.get("known_settings", setting_names())]
@@ -156,9 +158,10 @@ def _measure_accuracy(lm, names: list[str], data_path) -> dict:
 
 
 def recommend(model_path, device: str, constraints: Constraints, objective: str = "latency",
-              runtime: str | None = None, data=None, risk: str = "pessimistic", bundle_dir=None) -> Recommendation:
+              runtime: str | None = None, data=None, risk: str = "pessimistic", bundle_dir=None,
+              input_shapes: dict | None = None) -> Recommendation:
     """Choose the setting that meets ``constraints`` and is best on ``objective``, with the reason."""
-    pred = predict(model_path, device, runtime, data, bundle_dir)
+    pred = predict(model_path, device, runtime, data, bundle_dir, input_shapes)
     outcome = decide(list(pred.candidates), constraints, objective, risk)
     reason = explain(outcome, constraints, objective, risk, pred)
     return Recommendation(model=pred.model, device=pred.device, runtime=pred.runtime, constraints=constraints,

@@ -55,12 +55,13 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def inspect(path: str | Path) -> ModelReport:
-    """Load and validate the model at ``path`` and extract its features."""
+def inspect(path: str | Path, input_shapes: dict | None = None) -> ModelReport:
+    """Load and validate the model at ``path`` and extract its features. ``input_shapes``
+    ({input name: dims}) fixes dynamic input dims; a model left with any is refused (UsageError)."""
     from advisor.features import extract_features
     from advisor.modelio import load_model
 
-    lm = load_model(path)
+    lm = load_model(path, input_shapes=input_shapes, require_static=True)
     return ModelReport(path=str(path), sha256=file_sha256(path), size_bytes=Path(path).stat().st_size,
                        opset=_default_opset(lm.model), inputs=_io(lm.inferred.graph.input, lm.model),
                        outputs=_io(lm.inferred.graph.output, lm.model), features=extract_features(lm))
@@ -74,50 +75,55 @@ def settings() -> list[dict]:
 
 
 def compress(path: str | Path, setting: str, out: str | Path, data: str | Path | None = None,
-             check_fidelity: bool = True) -> CompressReport:
+             check_fidelity: bool = True, input_shapes: dict | None = None) -> CompressReport:
     """Apply ``setting`` to the model at ``path``, write it atomically to ``out``, and (by default)
-    compare its outputs with the original's on the calibration/--data inputs (4 samples)."""
+    compare its outputs with the original's on the calibration/--data inputs (4 samples).
+    ``input_shapes`` as for ``inspect``; the written model keeps those dims."""
     from advisor.compression import data as cdata
     from advisor.compression import get_setting
-    from advisor.compression.sizes import compressed_size_bytes, size_bytes
+    from advisor.compression.sizes import size_bytes
     from advisor.modelio import from_proto, load_model, save_model
 
     chosen = get_setting(setting)  # unknown names fail before any heavy work
-    lm = load_model(path)
+    lm = load_model(path, input_shapes=input_shapes, require_static=True)
     calib = cdata.load_npz(data, lm) if data is not None else None
+    # Inputs for the fidelity check, made before anything is written (a model may declare huge inputs).
+    probe = calib or (cdata.synthetic(lm, n_samples=4) if check_fidelity else None)
     start = time.perf_counter()
     result = chosen.apply(lm, calib)
     seconds = time.perf_counter() - start
     from_proto(result.model)  # never write a model that does not validate
     save_model(result.model, out)
-    fid = _fidelity(lm, result.model, calib) if check_fidelity else None
+    fid = _fidelity(lm, out, probe) if check_fidelity else None
     return CompressReport(setting=setting, source=str(path), output=str(out),
                           size_bytes_before=size_bytes(lm.model), size_bytes_after=size_bytes(result.model),
-                          compressed_size_bytes_before=compressed_size_bytes(lm.model),
-                          compressed_size_bytes_after=compressed_size_bytes(result.model),
+                          compressed_size_bytes_before=_compressed_size(lm.model),
+                          compressed_size_bytes_after=_compressed_size(result.model),
                           seconds=round(seconds, 3), notes=result.notes, fidelity=fid)
 
 
-def predict(model, device: str, runtime: str | None = None, data=None, bundle=None):
+def predict(model, device: str, runtime: str | None = None, data=None, bundle=None, input_shapes=None):
     """Every setting's predicted latency/energy/size/accuracy drop for ``model`` on ``device``
-    (an ``advisor.advise.Prediction``)."""
+    (an ``advisor.advise.Prediction``). ``input_shapes`` as for ``inspect``."""
     from advisor import advise
 
-    return advise.predict(model, device, runtime, data, bundle)
+    return advise.predict(model, device, runtime, data, bundle, input_shapes=input_shapes)
 
 
 def recommend(model, device: str, constraints=None, objective: str = "latency", runtime: str | None = None,
-              data=None, risk: str = "pessimistic", bundle=None, apply=None, verify: bool = False, plot=None):
+              data=None, risk: str = "pessimistic", bundle=None, apply=None, verify: bool = False, plot=None,
+              input_shapes=None):
     """The setting that meets ``constraints`` (an ``advisor.decision.Constraints``) and is best on
     ``objective`` (latency | energy | size | accuracy). Returns an ``advisor.advise.Recommendation``
     whose ``setting`` is None when nothing fits; optionally writes (``apply``), measures (``verify``,
-    host only) and charts (``plot``) it."""
+    host only) and charts (``plot``) it. ``input_shapes`` as for ``inspect``."""
     from advisor import advise
     from advisor import verify as verify_mod
     from advisor.decision import Constraints
 
-    rec = advise.recommend(model, device, constraints or Constraints(), objective, runtime, data, risk, bundle)
-    rec = verify_mod.apply_and_verify(rec, apply, verify, data)
+    rec = advise.recommend(model, device, constraints or Constraints(), objective, runtime, data, risk, bundle,
+                           input_shapes=input_shapes)
+    rec = verify_mod.apply_and_verify(rec, apply, verify, data, input_shapes=input_shapes)
     if plot:
         verify_mod.plot(rec, plot)
     return rec
@@ -131,20 +137,37 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-def _fidelity(lm, new_model, calib) -> dict:
-    """Fidelity of the first output on up to 4 samples; the dict says which inputs were used."""
-    from advisor.compression import data as cdata
+def _fidelity(lm, out, inputs) -> dict:
+    """Fidelity of the first output on up to 4 samples of ``inputs`` (CalibrationData); the dict says
+    which inputs were used. Both sessions load from files (the original and the written ``out``), so
+    models over 2 GB with external data work too."""
     from profiling.accuracy import fidelity
     from profiling.runtimes.ort_session import make_session, run_samples
 
-    inputs = calib or cdata.synthetic(lm, n_samples=4)
     feeds = list(inputs.feeds())[:4]
     try:
-        ref = run_samples(make_session(lm.model.SerializeToString()), feeds)[0]
-        got = run_samples(make_session(new_model.SerializeToString()), feeds)[0]
+        ref = run_samples(make_session(str(lm.path)), feeds)[0]
+        got = run_samples(make_session(str(out)), feeds)[0]
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         raise AdvisorError(f"The compressed model does not run in onnxruntime: {str(exc).splitlines()[0]}") from exc
     return {"inputs": inputs.source, "n_samples": len(feeds), **fidelity(ref, got)}
+
+
+def _compressed_size(model) -> int:
+    """Deflated bytes of the serialized model; one over protobuf's limit is deflated in parts."""
+    import zlib
+
+    from advisor import external_data, modelio
+    from advisor.compression.sizes import compressed_size_bytes
+
+    if model.ByteSize() <= modelio.MAX_INLINE_BYTES:
+        return compressed_size_bytes(model)
+    proto, payloads = external_data.externalize(model, "weights")
+    z = zlib.compressobj(6)
+    n = len(z.compress(proto.SerializeToString()))
+    for chunk in payloads:
+        n += len(z.compress(chunk))
+    return n + len(z.flush())
 
 
 def _default_opset(model) -> int:

@@ -7,12 +7,16 @@ that fail to compress become ``failed`` records. Measurement runs in child proce
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from advisor.errors import AdvisorError, OutputError
+
+# Errors of the disk rather than of a variant: they stop the sweep instead of becoming records.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,12 @@ def model_identity(path: Path, lm) -> dict:
 
 
 def build_plan(models: list[Path], settings: list[str], opts: SweepOptions, out: Path,
-               data: Path | None = None, progress=None) -> dict:
+               data: Path | None = None, progress=None, input_shapes: dict | None = None) -> dict:
     """Compress what is not yet measured and return the plan for profiling.sweep.run_plan.
 
     With ``opts.compress_jobs > 1`` models are compressed in that many worker processes (nothing is
-    being timed yet, so this does not disturb measurements).
+    being timed yet, so this does not disturb measurements). ``input_shapes`` ({input name: dims})
+    fixes dynamic input dims of every model (each must have the named inputs).
     """
     from profiling.sweep import done_keys
 
@@ -90,7 +95,7 @@ def build_plan(models: list[Path], settings: list[str], opts: SweepOptions, out:
     work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".variants")
     _ensure_dir(work)
     done = done_keys(out)
-    jobs = [(Path(p), settings, plan, work, data, done) for p in models]
+    jobs = [(Path(p), settings, plan, work, data, done, input_shapes) for p in models]
     plan["items"] = []
     for items in _map(_model_items, jobs, opts.compress_jobs):
         if progress and items:
@@ -120,25 +125,42 @@ def _model_items(job: tuple) -> list[dict]:
     from advisor.modelio import load_model
     from profiling.sweep import item_key
 
-    path, settings, plan, work, data, done = job
-    lm = load_model(path)
+    path, settings, plan, work, data, done, input_shapes = job
+    lm = load_model(path, input_shapes=input_shapes, require_static=True)
     ident = model_identity(path, lm)
+    baseline = path.resolve()
+    if input_shapes:
+        baseline, ident = _fixed_baseline(lm, ident, input_shapes, work)
     sibling = path.with_suffix(".npz")
     data = data or (sibling if sibling.is_file() else None)
     items = []
     for name in settings:
-        item = {"model": ident, "setting": {"name": name}, "baseline_path": str(path.resolve()),
+        item = {"model": ident, "setting": {"name": name}, "baseline_path": str(baseline),
                 "data_path": str(data) if data else None, "int_high": embedding_rows(lm),
                 "n_samples": plan.get("accuracy_samples", 8)}
         items.append(item if item_key(item, plan) in done else _variant_item(item, lm, name, work, data, plan))
     return items
 
 
+def _fixed_baseline(lm, ident: dict, input_shapes: dict, work: Path) -> tuple[Path, dict]:
+    """Write the model with its input dims fixed into ``work`` (the device measures what the features
+    describe); its hash becomes the record's model identity, so each shape is its own measurement."""
+    from advisor.api import file_sha256
+    from advisor.modelio import save_model
+
+    shapes = {k: list(v) for k, v in sorted(input_shapes.items())}
+    tag = hashlib.sha256(json.dumps(shapes).encode()).hexdigest()[:8]
+    target = work / f"{ident['sha256'][:16]}-shape{tag}.onnx"
+    if not target.exists():
+        save_model(lm.model, target)
+    return target, dict(ident, sha256=file_sha256(target), source_sha256=ident["sha256"], input_shapes=shapes)
+
+
 def _variant_item(item: dict, lm, name: str, work: Path, data: Path | None, plan: dict) -> dict:
     """Compress (or reuse the cached variant); attach a skipped/failed record when it cannot."""
     from advisor.compression import data as cdata
     from advisor.compression import get_setting
-    from advisor.errors import NotApplicableError
+    from advisor.errors import NotApplicableError, OutputError
     from advisor.modelio import from_proto, save_model, write_bytes_atomic
     from profiling.runner import base_record
 
@@ -163,8 +185,15 @@ def _variant_item(item: dict, lm, name: str, work: Path, data: Path | None, plan
         item["setting"]["notes"] = json.loads(json.dumps(result.notes, default=str))
     except NotApplicableError as exc:
         item["record"] = base_record(item, plan, status="skipped", error=str(exc))
+    except OutputError:
+        raise  # a full or read-only work folder is not a property of the variant: stop, record nothing
     except AdvisorError as exc:
         item["record"] = base_record(item, plan, status="failed", error=f"compression failed: {exc}")
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRNOS:
+            raise
+        raise OutputError(f"Compressing with '{name}' failed: {exc.strerror} ({exc.filename or 'temp files'}). "
+                          "Free space or choose another --work-dir / TMPDIR; rerun to resume.") from None
     except Exception as exc:  # a bug in a setting must cost one record, not the sweep
         item["record"] = base_record(item, plan, status="failed",
                                      error=f"compression crashed: {type(exc).__name__}: {str(exc)[:300]}")
@@ -179,21 +208,39 @@ def _ensure_dir(path: Path) -> None:
 
 
 def run_sweep(models: list[Path], settings_spec: str, out: Path, opts: SweepOptions,
-              data: Path | None = None, progress=None) -> dict:
-    """Compress and measure; returns counts {ok, failed, skipped, already_done}."""
-    from profiling.sweep import LockBusyError, run_plan
+              data: Path | None = None, progress=None, input_shapes: dict | None = None) -> dict:
+    """Compress and measure; returns counts {ok, failed, skipped, already_done}.
+
+    The device lock is taken before compressing: a second sweep on the same device refuses at once
+    (or waits, ``opts.wait_for_lock``) instead of compressing while another one measures.
+    """
+    from profiling.sweep import run_plan
 
     out = Path(out)
     if out.is_dir() or not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise OutputError(f"Cannot write records to '{out}': give a file in an existing folder.")
     settings = resolve_settings(settings_spec)
-    plan = build_plan([Path(m) for m in models], settings, opts, out, data, progress)
-    if progress:
-        progress("plan", {"n_items": len(plan["items"])}, None)
+    lock = _take_lock(opts)
     try:
-        return run_plan(plan, str(out), progress=progress)
-    except LockBusyError as exc:
-        raise AdvisorError(str(exc)) from None
+        plan = build_plan([Path(m) for m in models], settings, opts, out, data, progress, input_shapes)
+        if progress:
+            progress("plan", {"n_items": len(plan["items"])}, None)
+        return run_plan(plan, str(out), progress=progress, lock=False)
     except OSError as exc:
         raise OutputError(f"Could not write records to '{out}': {exc.strerror}. Records already written are kept; "
                           "rerun the same command to resume.") from exc
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _take_lock(opts: SweepOptions):
+    from profiling.sweep import DeviceLock, LockBusyError
+
+    lock = DeviceLock(opts.device, wait=opts.wait_for_lock)
+    try:
+        return lock.__enter__()
+    except LockBusyError as exc:
+        raise AdvisorError(str(exc)) from None
+    except OSError as exc:
+        raise OutputError(f"Cannot create the device lock '{lock.path}': {exc.strerror}. Set ADVISOR_LOCK_DIR to "
+                          "a writable folder.") from None

@@ -12,15 +12,15 @@ from pathlib import Path
 from advisor.errors import AdvisorError
 
 
-def apply_setting(model_path, setting: str, out, data=None) -> dict:
+def apply_setting(model_path, setting: str, out, data=None, input_shapes=None) -> dict:
     """Compress ``model_path`` with ``setting`` and write it atomically to ``out``."""
     from advisor import api
 
-    report = api.compress(model_path, setting, out, data=data, check_fidelity=False)
+    report = api.compress(model_path, setting, out, data=data, check_fidelity=False, input_shapes=input_shapes)
     return {"path": str(out), "setting": setting, "size_bytes": report.size_bytes_after}
 
 
-def verify(rec, applied_path, threads: int = 1) -> dict:
+def verify(rec, applied_path, threads: int = 1, input_shapes=None) -> dict:
     """Measured vs predicted latency of the applied model on this host."""
     from advisor.compression import data as cdata
     from advisor.modelio import load_model
@@ -30,7 +30,7 @@ def verify(rec, applied_path, threads: int = 1) -> dict:
     if rec.device != "host":
         raise AdvisorError(f"--verify measures on this machine, but the target is '{rec.device}'. Profile on the "
                            "device instead: python -m profiling run PLAN.json (see profiling/README.md).")
-    lm = load_model(rec.model["path"])
+    lm = load_model(rec.model["path"], input_shapes=input_shapes)
     feed = next(cdata.synthetic(lm, n_samples=1).feeds())
     base = make_session(str(rec.model["path"]), threads=threads)
     var = make_session(str(applied_path), threads=threads)
@@ -45,11 +45,12 @@ def verify(rec, applied_path, threads: int = 1) -> dict:
             "within_interval": bool(lo is not None and lo <= measured <= hi), "n_pairs": r["n_pairs"]}
 
 
-def apply_and_verify(rec, out=None, do_verify: bool = False, data=None):
-    """Return ``rec`` with ``applied`` and ``verification`` filled as asked."""
+def apply_and_verify(rec, out=None, do_verify: bool = False, data=None, input_shapes=None):
+    """Return ``rec`` with ``applied`` and ``verification`` filled as asked (``input_shapes`` as given
+    to ``recommend``)."""
     if rec.setting is None:
         return rec
-    applied = apply_setting(rec.model["path"], rec.setting, out, data) if out else None
+    applied = apply_setting(rec.model["path"], rec.setting, out, data, input_shapes) if out else None
     verification = None
     if do_verify:
         if rec.setting == "none":
@@ -58,7 +59,7 @@ def apply_and_verify(rec, out=None, do_verify: bool = False, data=None):
             target = applied["path"]
         else:
             raise AdvisorError("--verify needs --apply OUT.onnx to know where to write the model it measures.")
-        verification = verify(rec, target)
+        verification = verify(rec, target, input_shapes=input_shapes)
     return replace(rec, applied=applied, verification=verification)
 
 

@@ -35,6 +35,8 @@ def main(argv=None):
 
 def _measure_one(job_path, result_path):
     from profiling.runner import measure_item
+    from profiling.sweep import die_with_parent
+    die_with_parent()
     with open(job_path) as fh:
         job = json.load(fh)
     rec = measure_item(job["item"], job["plan"])
@@ -50,6 +52,7 @@ def _run(plan_path, out_path, wait):
     try:
         with open(plan_path) as fh:
             plan = json.load(fh)
+        _check_plan(plan, plan_path)
         _resolve_paths(plan, os.path.dirname(os.path.abspath(plan_path)))
         plan["wait_for_lock"] = wait or plan.get("wait_for_lock", False)
         counts = run_plan(plan, out_path, progress=_print_progress)
@@ -61,6 +64,21 @@ def _run(plan_path, out_path, wait):
         return 1
     sys.stdout.write(json.dumps(counts) + "\n")
     return 0
+
+
+def _check_plan(plan, path):
+    """ValueError naming the first thing a plan lacks (a plan is JSON from the workstation)."""
+    if not isinstance(plan, dict) or not isinstance(plan.get("items"), list):
+        raise ValueError("plan {} must be a JSON object with an 'items' list".format(path))
+    if not isinstance(plan.get("device", {}), dict) or not isinstance(plan.get("protocol", {}), dict):
+        raise ValueError("plan {}: 'device' and 'protocol' must be JSON objects".format(path))
+    for i, item in enumerate(plan["items"]):
+        ok = (isinstance(item, dict) and isinstance(item.get("model"), dict)
+              and isinstance(item["model"].get("sha256"), str) and isinstance(item.get("setting"), dict)
+              and isinstance(item["setting"].get("name"), str)
+              and (isinstance(item.get("model_path"), str) or isinstance(item.get("record"), dict)))
+        if not ok:
+            raise ValueError("plan {}: item {} needs 'model_path', 'model.sha256' and 'setting.name'".format(path, i))
 
 
 def _resolve_paths(plan, base):

@@ -101,23 +101,38 @@ def _check_latency(lat):
 def append_record(path, rec):
     """Validate and append one record as one line, flushed and fsynced.
 
-    A single ``write`` of a whole line plus fsync means a kill can at worst leave a final partial
-    line, which ``read_records`` ignores; earlier lines are never touched.
+    The whole line goes out before the fsync; if writing fails part-way (a full disk, an interrupt)
+    the file is cut back to its previous length, so a record is either whole or absent. A kill can
+    at worst leave a final partial line, which ``read_records`` ignores; earlier lines are never
+    touched.
     """
     validate(rec)
-    line = json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n"
+    data = (json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
     fd = os.open(str(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        _ensure_line_start(fd, path)
-        os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
+        size = os.fstat(fd).st_size
+        try:
+            _ensure_line_start(fd, path, size)
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except BaseException:
+            _truncate_quiet(fd, size)
+            raise
     finally:
         os.close(fd)
 
 
-def _ensure_line_start(fd, path):
+def _truncate_quiet(fd, size):
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass
+
+
+def _ensure_line_start(fd, path, size):
     """If a previous writer died mid-line, start on a fresh line so the new record stays whole."""
-    size = os.fstat(fd).st_size
     if size == 0:
         return
     with open(str(path), "rb") as fh:

@@ -20,19 +20,28 @@ class LockBusyError(RuntimeError):
     """Another profiling job holds the device lock."""
 
 
+# Descriptors of device locks this process holds. A forked child shares the flock through its copy
+# of the descriptor, so it closes them: a child outliving a killed sweep must not keep the device.
+_HELD_LOCK_FDS = set()
+# Linux prctl option: deliver a signal to this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
 class DeviceLock(object):
     """An exclusive flock on ``<lock_dir>/advisor-profile-<device>.lock``; held for a whole sweep."""
 
     def __init__(self, device, lock_dir=None, wait=False):
         folder = lock_dir or os.environ.get("ADVISOR_LOCK_DIR") or tempfile.gettempdir()
-        self.path = os.path.join(folder, "advisor-profile-{}.lock".format(device))
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(device))
+        self.path = os.path.join(folder, "advisor-profile-{}.lock".format(safe))
         self.device = device
         self.wait = wait
         self.fd = None
 
     def __enter__(self):
         import fcntl
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: in a shared temp folder a planted symlink must not make us truncate its target.
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         flags = fcntl.LOCK_EX if self.wait else fcntl.LOCK_EX | fcntl.LOCK_NB
         try:
             fcntl.flock(self.fd, flags)
@@ -45,10 +54,12 @@ class DeviceLock(object):
             raise
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode("ascii"), 0)
+        _HELD_LOCK_FDS.add(self.fd)
         return self
 
     def __exit__(self, *exc):
         import fcntl
+        _HELD_LOCK_FDS.discard(self.fd)
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
 
@@ -64,25 +75,33 @@ def done_keys(out_path):
     return {r["record_id"] for r in read_records(out_path)}
 
 
-def run_plan(plan, out_path, progress=None, python=None):
+def run_plan(plan, out_path, progress=None, python=None, lock=True):
     """Measure every item of ``plan`` not yet in ``out_path``; return counts by outcome.
 
     ``progress(event, item, record)`` is called with event "skip" (already done), "start" or "done".
+    ``lock=False`` when the caller already holds the device lock (flock is per open file, so taking
+    it again here would refuse).
     """
+    if not lock:
+        return _run_items(plan, out_path, progress, python)
     device = (plan.get("device") or {"name": "host"})["name"]
-    counts = {"ok": 0, "failed": 0, "skipped": 0, "already_done": 0}
     with DeviceLock(device, plan.get("lock_dir"), wait=bool(plan.get("wait_for_lock"))):
-        done = done_keys(out_path)
-        for item in plan["items"]:
-            if item_key(item, plan) in done:
-                counts["already_done"] += 1
-                _call(progress, "skip", item, None)
-                continue
-            _call(progress, "start", item, None)
-            rec = item.get("record") or run_child(item, plan, python=python)
-            append_record(out_path, rec)
-            counts[rec["status"]] += 1
-            _call(progress, "done", item, rec)
+        return _run_items(plan, out_path, progress, python)
+
+
+def _run_items(plan, out_path, progress, python):
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "already_done": 0}
+    done = done_keys(out_path)
+    for item in plan["items"]:
+        if item_key(item, plan) in done:
+            counts["already_done"] += 1
+            _call(progress, "skip", item, None)
+            continue
+        _call(progress, "start", item, None)
+        rec = item.get("record") or run_child(item, plan, python=python)
+        append_record(out_path, rec)
+        counts[rec["status"]] += 1
+        _call(progress, "done", item, rec)
     return counts
 
 
@@ -125,9 +144,10 @@ def run_child(item, plan, python=None):
 def _fork(item, plan, result, errfile, timeout):
     """(exit code, negative signal, or None on timeout; stderr text) of a forked measurement."""
     import profiling.runner  # noqa: F401  (imported before fork: the child starts warm)
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
-        _forked_child(item, plan, result, errfile)
+        _forked_child(item, plan, result, errfile, parent)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -145,10 +165,15 @@ def _fork(item, plan, result, errfile, timeout):
     return code, _read(errfile)
 
 
-def _forked_child(item, plan, result, errfile):
+def _forked_child(item, plan, result, errfile, parent):
     """Runs in the forked child: measure, write the record, and leave with os._exit."""
     code = 1
     try:
+        for fd in list(_HELD_LOCK_FDS):
+            os.close(fd)
+        die_with_parent()
+        if os.getppid() != parent:  # the sweep died before prctl took effect
+            return
         os.setsid()
         fd = os.open(errfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 2)
@@ -166,6 +191,16 @@ def _forked_child(item, plan, result, errfile):
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def die_with_parent():
+    """Ask Linux to SIGKILL this (child) process when the sweep that started it dies, so a killed
+    sweep leaves no measurement running (best effort: a no-op where prctl is missing)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def _kill_pid_group(pid):

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from advisor.cli.common import handle_errors, human_bytes, print_json, stdout_console
+from advisor.cli.inspect_cmd import InputShapeOpt
 
 
 @handle_errors
@@ -16,11 +17,14 @@ def compress(model: Annotated[Path, typer.Argument(help="ONNX model file.")],
              data: Annotated[Path | None, typer.Option("--data", help=".npz with inputs (and labels) for "
                                                        "calibration and the fidelity check.")] = None,
              no_check: Annotated[bool, typer.Option("--no-check", help="Skip the output fidelity check.")] = False,
+             input_shape: InputShapeOpt = None,
              json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False) -> None:
     """Apply a compression setting to MODEL and write the result (atomically) to OUT."""
     from advisor import api
+    from advisor.shapes import parse_input_shapes
 
-    report = api.compress(model, setting, out, data=data, check_fidelity=not no_check)
+    report = api.compress(model, setting, out, data=data, check_fidelity=not no_check,
+                          input_shapes=parse_input_shapes(input_shape))
     if json_out:
         print_json(report.to_dict())
         return

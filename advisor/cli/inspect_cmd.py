@@ -8,14 +8,21 @@ import typer
 
 from advisor.cli.common import handle_errors, human_bytes, human_count, print_json, stdout_console
 
+# Shared by every command that reads a model (compress, profile, predict, recommend).
+InputShapeOpt = Annotated[list[str] | None, typer.Option(
+    "--input-shape", metavar="NAME=DIMS", help="Concrete shape for a dynamic input, e.g. input=1x3x224x224 "
+    "(repeat for each input); needed when the model has dynamic dims.")]
+
 
 @handle_errors
 def inspect(model: Annotated[Path, typer.Argument(help="ONNX model file.")],
+            input_shape: InputShapeOpt = None,
             json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False) -> None:
     """Validate MODEL (checker + shape inference) and show its compression-relevant features."""
     from advisor import api
+    from advisor.shapes import parse_input_shapes
 
-    report = api.inspect(model)
+    report = api.inspect(model, input_shapes=parse_input_shapes(input_shape))
     if json_out:
         print_json(report.to_dict())
         return

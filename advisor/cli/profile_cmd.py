@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from advisor.cli.common import EXIT_INTERRUPTED, fail, handle_errors, print_json, stderr_console
+from advisor.cli.inspect_cmd import InputShapeOpt
 from advisor.units import parse_percent, parse_time_ms
 
 
@@ -34,10 +35,13 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
             work_dir: Annotated[Path | None, typer.Option(help="Where compressed variants are cached.")] = None,
             compress_jobs: Annotated[int, typer.Option(help="Processes compressing models before measuring.")] = 1,
             accuracy_samples: Annotated[int, typer.Option(help="Synthetic samples for the fidelity check.")] = 8,
+            input_shape: InputShapeOpt = None,
             json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False) -> None:
     """Compress each MODEL with each setting and measure every variant; rerun to resume."""
     from advisor.profile import SweepOptions, run_sweep
+    from advisor.shapes import parse_input_shapes
 
+    shapes = parse_input_shapes(input_shape)
     opts = SweepOptions(device=device, runtime=runtime, threads=threads, min_runs=min_runs, max_runs=max_runs,
                         target_rel_ci=parse_percent(target_ci) / 100, time_budget_s=parse_time_ms(time_budget) / 1000,
                         timeout_s=parse_time_ms(timeout) / 1000, interleaved=not no_interleave, wait_for_lock=wait,
@@ -45,7 +49,7 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
                         accuracy_samples=accuracy_samples)
     try:
         with _Progress(len(models)) as bar:
-            counts = run_sweep(models, settings, out, opts, data=data, progress=bar.update)
+            counts = run_sweep(models, settings, out, opts, data=data, progress=bar.update, input_shapes=shapes)
     except KeyboardInterrupt:
         raise fail(f"interrupted; records already in {out} are kept; rerun the same command to resume",
                    EXIT_INTERRUPTED) from None

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from advisor.cli.common import EXIT_INFEASIBLE, handle_errors, human_bytes, print_json, stdout_console
+from advisor.cli.inspect_cmd import InputShapeOpt
 from advisor.units import parse_energy_mj, parse_percent, parse_size_bytes, parse_time_ms
 
 Model = Annotated[Path, typer.Argument(help="ONNX model file.")]
@@ -33,17 +34,20 @@ def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
               verify: Annotated[bool, typer.Option("--verify", help="Measure the applied model on this host and "
                                                    "compare with the prediction.")] = False,
               plot: Annotated[Path | None, typer.Option("--plot", help="Write a Pareto chart (PNG).")] = None,
-              json_out: JsonOpt = False) -> None:
+              input_shape: InputShapeOpt = None, json_out: JsonOpt = False) -> None:
     """Choose the compression setting that meets the budgets and optimises the objective; exit 3 if none fits."""
     from advisor import api
+    from advisor.shapes import parse_input_shapes
 
+    shapes = parse_input_shapes(input_shape)
     constraints = api.Constraints(
         max_latency_ms=parse_time_ms(max_latency) if max_latency else None,
         max_energy_mj=parse_energy_mj(max_energy) if max_energy else None,
         max_size_bytes=parse_size_bytes(max_size) if max_size else None,
         max_accuracy_drop_pct=parse_percent(max_accuracy_drop) if max_accuracy_drop else None)
     rec = api.recommend(model, device=device, constraints=constraints, objective=optimize, runtime=runtime,
-                        data=data, risk=risk, bundle=bundle, apply=apply, verify=verify, plot=plot)
+                        data=data, risk=risk, bundle=bundle, apply=apply, verify=verify, plot=plot,
+                        input_shapes=shapes)
     if json_out:
         print_json(rec.to_dict())
     else:
@@ -54,11 +58,13 @@ def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
 
 @handle_errors
 def predict(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None, data: DataOpt = None,
-            bundle: BundleOpt = None, json_out: JsonOpt = False) -> None:
+            bundle: BundleOpt = None, input_shape: InputShapeOpt = None, json_out: JsonOpt = False) -> None:
     """Predict every setting's latency, energy, size and accuracy drop (no constraints)."""
     from advisor import api
+    from advisor.shapes import parse_input_shapes
 
-    pred = api.predict(model, device=device, runtime=runtime, data=data, bundle=bundle)
+    pred = api.predict(model, device=device, runtime=runtime, data=data, bundle=bundle,
+                       input_shapes=parse_input_shapes(input_shape))
     if json_out:
         print_json(pred.to_dict())
     else:

@@ -85,6 +85,7 @@ def write_bundle(out: str | Path, manifest: dict, files: dict[str, bytes]) -> Pa
     if bad:
         raise ValueError(f"bundle file names must be plain *.json other than {MANIFEST}: {bad}")
     manifest = dict(manifest, files={n: sha256_bytes(raw) for n, raw in sorted(files.items())})
+    tmp = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -100,6 +101,8 @@ def write_bundle(out: str | Path, manifest: dict, files: dict[str, bytes]) -> Pa
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)  # nothing partial is left beside the bundle
         raise OutputError(f"Cannot write the predictor bundle to '{out}': {exc.strerror or exc}. Choose a "
                           "writable folder with --out.") from None
     return out
