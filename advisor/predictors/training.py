@@ -58,10 +58,26 @@ def select(paths, device: str | None, runtime: str | None) -> Selection:
     mine = [r for r in records if r["device"]["name"] == dev and r["runtime"]["name"] == rt]
     frame = dataset.records_to_frame(mine)
     frame = frame[np.isfinite(frame["latency_ms"]) & np.isfinite(frame["baseline_latency_ms"])]
+    frame = _registered_only(frame)
     if frame.empty:
         raise DataError(f"No ok record of {dev}/{rt} has a matching 'none' baseline measurement; profile "
                         "with --settings including none.")
     return Selection(dev, rt, mine, frame.reset_index(drop=True), records)
+
+
+def _registered_only(frame):
+    """Rows whose setting the registry knows: a predictor can only be asked about settings the
+    advisor can apply (published data also hold e.g. the study's 'wq6' or retrained pruning)."""
+    import sys
+
+    from advisor.compression import setting_names
+
+    known = set(setting_names())
+    unknown = sorted(set(frame["setting"]) - known)
+    if unknown:
+        print(f"note: ignoring {int((~frame['setting'].isin(known)).sum())} row(s) of settings the advisor "
+              f"cannot apply: {', '.join(unknown)}", file=sys.stderr)
+    return frame[frame["setting"].isin(known)]
 
 
 def known_settings(frame) -> list[str]:
