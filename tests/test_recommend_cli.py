@@ -109,3 +109,16 @@ def test_python_api(bundle):
         rec.setting = "x"  # frozen
     with pytest.raises(AdvisorError):
         recommend(EXAMPLE, device="nope", bundle=bundle)
+
+
+def test_data_measures_accuracy_on_this_host(bundle, tmp_path):
+    import numpy as np
+
+    data = tmp_path / "inputs.npz"
+    np.savez(data, inputs=np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32))
+    r = _recommend(bundle, "--max-accuracy-drop", "5%", "--data", str(data), "--json")
+    assert r.exit_code in (0, 3), r.stderr
+    doc = json.loads(r.stdout)
+    measured = [c for c in doc["candidates"] if c["accuracy_source"] == "measured"]
+    assert measured and all(c["accuracy_drop_pct"] is not None for c in measured)
+    assert next(c for c in doc["candidates"] if c["setting"] == "fp16")["accuracy_drop_pct"] < 0.1
