@@ -102,5 +102,6 @@ def _table(candidates, title: str, chosen: str | None):
         notes = "; ".join(list(c.violations) + list(c.notes))
         t.add_row(mark + c.setting, lat, energy, "-" if c.size_bytes is None else human_bytes(c.size_bytes), acc,
                   "yes" if c.feasible else "no", "*" if c.pareto else "", notes[:80])
-    t.caption = "~ energy estimated (no power sensor data for this target)"
+    if any(c.energy_is_estimate and c.energy_mj is not None for c in candidates):
+        t.caption = "~ energy estimated (no power sensor data for this target)"
     return t
