@@ -67,7 +67,8 @@ def _names(kind: str, limit: int | None) -> list[str]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/advisor-dataset"))
-    ap.add_argument("--kinds", default="trained,generated,study")
+    ap.add_argument("--kinds", default="generated,trained",
+                    help="add ,study for the full-size study networks (needs > 24 GB RAM for VGG variants here)")
     ap.add_argument("--limit", type=int, default=None, help="networks per kind (for a quick try)")
     args = ap.parse_args()
     for kind in args.kinds.split(","):
