@@ -3,21 +3,13 @@ from __future__ import annotations
 
 import onnx
 import pytest
+from cli_assert import one_line_error as _assert_one_line_error
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from advisor.cli.main import app
 
 runner = CliRunner()
-
-
-def _assert_one_line_error(result, *needles: str, code: int = 1) -> None:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    err = result.stderr.strip()
-    assert "Traceback" not in result.stdout + result.stderr
-    assert err.startswith("error: ") and "\n" not in err, err
-    for needle in needles:
-        assert needle.lower() in err.lower(), (needle, err)
 
 
 @pytest.fixture(scope="module")

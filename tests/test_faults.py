@@ -7,6 +7,7 @@ or (as root, where chmod does not stop writes) by making temp-file creation rais
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import onnx
 import pytest
+from cli_assert import one_line_error
 from typer.testing import CliRunner
 
 from advisor import modelio
@@ -26,20 +28,12 @@ from advisor.cli.main import app
 from profiling.records import read_records
 from profiling.sweep import DeviceLock
 
+_one_line = functools.partial(one_line_error, after_progress=True)  # the error follows any progress bar
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"warmup_runs": 1, "min_runs": 3, "max_runs": 6, "target_rel_ci": 0.5, "time_budget_s": 0.2}
 FAST_ARGS = ["--min-runs", "3", "--max-runs", "6", "--target-ci", "50%", "--time-budget", "0.2s"]
 runner = CliRunner()
-
-
-def _one_line(result, *needles: str, code: int = 1) -> str:
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    err = result.stderr.strip().splitlines()[-1]  # after any progress bar
-    assert "Traceback" not in result.stdout + result.stderr
-    assert err.startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle.lower() in err.lower(), (needle, err)
-    return err
 
 
 def _enospc(*_args, **_kwargs):

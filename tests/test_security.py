@@ -12,6 +12,7 @@ import zipfile
 import numpy as np
 import onnx
 import pytest
+from cli_assert import one_line_error as _one_line
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
@@ -23,19 +24,6 @@ from advisor.modelio import load_model, save_model
 from advisor.shapes import parse_input_shape, parse_input_shapes
 
 runner = CliRunner()
-
-
-def _one_line(result, *needles: str, code: int = 1, after_progress: bool = False) -> str:
-    """The result failed with ``code`` and one ``error:`` line (the last line of stderr after a progress bar)."""
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    err = result.stderr.strip()
-    assert "Traceback" not in result.stdout + result.stderr
-    if after_progress:
-        err = err.splitlines()[-1]
-    assert err.startswith("error: ") and "\n" not in err, err
-    for needle in needles:
-        assert needle.lower() in err.lower(), (needle, err)
-    return err
 
 
 def _vi(name, dims, elem=TensorProto.FLOAT):
