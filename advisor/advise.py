@@ -185,8 +185,10 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
     parts = [f"Recommend '{c.setting}' for {pred.device}/{pred.runtime}: best {objective} among "
              f"{sum(x.feasible for x in outcome.candidates)} feasible settings (judged on {bound})."]
     bind = binding_constraint(c, constraints, risk)
-    if bind:
+    if bind and bind[1] < 0.25:
         parts.append(f"The binding constraint is {bind[0]} ({100 * bind[1]:.0f}% slack left).")
+    elif bind:
+        parts.append(f"No budget binds (the tightest, {bind[0]}, has {100 * bind[1]:.0f}% slack left).")
     if base is not None and c.setting != "none" and base.latency_ms and base.size_bytes:
         parts.append(f"Versus the uncompressed model: latency {_pct(c.latency_ms, base.latency_ms)}, "
                      f"size {_pct(c.size_bytes, base.size_bytes)}, accuracy drop "
