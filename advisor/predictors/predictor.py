@@ -76,10 +76,11 @@ def _restore_nan(meta: dict) -> dict:
 class PredictorBundle:
     """Predictions for one device/runtime. ``manifest`` holds the provenance and held-out figures."""
 
-    def __init__(self, path: Path, manifest: dict, suite: Suite):
+    def __init__(self, path: Path, manifest: dict, suite: Suite, calibration=None):
         self.path = Path(path)
         self.manifest = manifest
         self.suite = suite
+        self.calibration = calibration  # advisor.predictors.calibration.Calibration or None
         self.conformal = manifest.get("conformal") or {}
 
     @property
@@ -101,6 +102,8 @@ class PredictorBundle:
         frame = self._frame(features, list(settings), threads)
         pred = predict_frame(self.suite, frame)
         fam = [self._setting_family(s) for s in settings]
+        if self.calibration is not None:
+            pred = self.calibration.adjust(pred, fam)
         return [self._row(s, f, pred.iloc[i]) for i, (s, f) in enumerate(zip(settings, fam, strict=True))]
 
     def _frame(self, features, settings: list[str], threads: int | None):
@@ -163,4 +166,18 @@ def load_bundle(device: str, runtime: str, bundle_dir: str | Path | None = None)
     """The checked bundle for ``device``/``runtime`` (lookup order in ``advisor.predictors.bundle``)."""
     path = find_bundle(device, runtime, bundle_dir)
     manifest, files = read_checked(path, device, runtime)
-    return PredictorBundle(path, manifest, suite_from_files(manifest, files))
+    return PredictorBundle(path, manifest, suite_from_files(manifest, files), _calibration(path, files))
+
+
+def _calibration(path: Path, files: dict[str, bytes]):
+    """The bundle's few-shot correction (``calibration.json``, sha256-checked like the models), or None."""
+    from advisor.predictors.bundle import BundleError
+    from advisor.predictors.calibration import CALIBRATION_FILE, Calibration
+
+    if CALIBRATION_FILE not in files:
+        return None
+    try:
+        return Calibration.from_json(files[CALIBRATION_FILE])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"Predictor bundle '{path}' refused: {CALIBRATION_FILE} is unreadable ({exc}). "
+                          "Recalibrate: advisor train --profiles FILE --calibrate-from BASE_BUNDLE") from None

@@ -43,8 +43,12 @@ class TrainResult:
     suite: object  # advisor.predictors.suite.Suite
 
 
-def select(paths, device: str | None, runtime: str | None) -> Selection:
-    """Read ``paths`` and keep one device/runtime (either may be None when the files hold one pair)."""
+def select(paths, device: str | None, runtime: str | None, group_by: str | None = None) -> Selection:
+    """Read ``paths`` and keep one device/runtime (either may be None when the files hold one pair).
+
+    ``group_by``: a dotted path into the records (e.g. ``setting.provenance.folder``) whose value, per
+    network, replaces the architecture family as the cross-validation group (for data sets of one or
+    two architecture families whose sub-collections are the meaningful unit to hold out)."""
     records = dataset.load_profiles(paths)
     pairs = dataset.device_runtime_pairs(records)
     listed = ", ".join(f"{d}/{r}" for d, r in pairs) or "none"
@@ -62,7 +66,23 @@ def select(paths, device: str | None, runtime: str | None) -> Selection:
     if frame.empty:
         raise DataError(f"No ok record of {dev}/{rt} has a matching 'none' baseline measurement; profile "
                         "with --settings including none.")
+    if group_by:
+        frame = frame.assign(family=frame["model_sha"].map(_groups(mine, group_by)).fillna("unknown"))
     return Selection(dev, rt, mine, frame.reset_index(drop=True), records)
+
+
+def _groups(records, group_by: str) -> dict:
+    """model sha256 -> the value at ``group_by`` (dotted path) of its first record that has one."""
+    out = {}
+    for rec in records:
+        value = rec
+        for key in group_by.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            out.setdefault(rec["model"]["sha256"], str(value))
+    if not out:
+        raise DataError(f"No record has a value at '{group_by}' to group the cross-validation folds by.")
+    return out
 
 
 def _registered_only(frame):
@@ -137,10 +157,10 @@ def conformal_quantiles(df) -> dict:
 
 
 def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", xgb_params=None,
-                 progress=None) -> TrainResult:
+                 progress=None, group_by: str | None = None) -> TrainResult:
     """Evaluate (grouped CV), fit on all rows, and write the bundle to ``out`` (default: user folder)."""
     t0 = time.perf_counter()
-    sel = select(paths, device, runtime)
+    sel = select(paths, device, runtime, group_by)
     report, df = evaluate_selection(sel, xgb_params=xgb_params, progress=progress)
     if progress:
         progress("fitting on all rows")
@@ -159,6 +179,8 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
                 "evaluation_headline": headline(report), "training_summary": {
                     k: data[k] for k in ("n_records", "n_rows", "n_networks", "families", "training_data_hash")},
                 "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command}
+    if group_by:
+        manifest["cv_groups"] = f"record field '{group_by}' (the 'families' listed are its values)"
     dest = Path(out) if out else user_bundle_dir(sel.device, sel.runtime)
     manifest["train_seconds"] = round(time.perf_counter() - t0, 2)
     write_bundle(dest, clean_json(manifest), files)
