@@ -9,11 +9,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from advisor.decision import Candidate, Constraints, binding_constraint, closest, decide
+from advisor.decision import Candidate, Constraints, assess, binding_constraint, closest, decide
 
 # Shipped default runtime per device: the first whose bundle exists is used when none is given.
 DEFAULT_RUNTIMES = {"host": ("onnxruntime-cpu",),
-                    "jetson-tx2": ("onnxruntime-tensorrt", "tensorflow")}
+                    "jetson-tx2": ("onnxruntime-tensorrt", "tensorflow"),
+                    "jetson-nano": ("onnxruntime-tensorrt", "tensorrt")}
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,9 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     cands = [_candidate(n, reasons[n], rows.get(n), dev, runtime, lm, measured, estimate_size_bytes) for n in names]
     model = {"path": str(model_path), "sha256": file_sha256(model_path), "params": feats.params_total,
              "macs": feats.macs_total, "name": Path(model_path).stem}
+    # No budgets here: every applicable setting is feasible, and the Pareto front is marked.
     return Prediction(model=model, device=device, runtime=runtime, bundle=_bundle_summary(bundle),
-                      candidates=tuple(cands), measured_accuracy=bool(data))
+                      candidates=tuple(assess(cands, Constraints())), measured_accuracy=bool(data))
 
 
 def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn) -> Candidate:

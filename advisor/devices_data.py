@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from dataclasses import replace
 
 from advisor.devices import CpuSpec, Device, GpuSpec, PowerMode, RuntimeSupport
 from advisor.devices import PrecisionSupport as P
@@ -143,7 +144,12 @@ JETSON_NANO = Device(
               "onnxruntime-cuda": _ort_cuda("GM20B (sm_53) runs fp16 at twice the fp32 rate: 472 vs 236 GFLOPS",
                                             _WQ4_OLD, _JP4_GPU),
               "onnxruntime-tensorrt": _ort_trt("GM20B (sm_53) runs fp16 at twice the fp32 rate", False,
-                                               "Maxwell GM20B " + _NO_INT8, _WQ4_OLD, _JP4_GPU)},
+                                               "Maxwell GM20B " + _NO_INT8, _WQ4_OLD, _JP4_GPU),
+              # TensorRT used directly: the stack of the NAS-Performance measurements (shared/data/jetson-nano-nasperf).
+              "tensorrt": replace(_ort_trt("GM20B (sm_53) runs fp16 at twice the fp32 rate", False,
+                                           "Maxwell GM20B " + _NO_INT8, _WQ4_OLD, _JP4_GPU),
+                                  note="TensorRT used directly (FP32 engines), as in the Jetson Nano NAS-Performance "
+                                       "measurements")},
     notes="472 GFLOPS FP16 is NVIDIA's figure (128 cores x 2 x 921.6 MHz x 2); no INT8 path. JetPack 4.6.x is the "
           "last release (Python 3.6).",
     sources=("NVIDIA Jetson Nano System-on-Module Data Sheet; https://developer.nvidia.com/embedded/jetson-nano",
