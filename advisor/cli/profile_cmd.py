@@ -36,11 +36,26 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
             compress_jobs: Annotated[int, typer.Option(help="Processes compressing models before measuring.")] = 1,
             accuracy_samples: Annotated[int, typer.Option(help="Synthetic samples for the fidelity check.")] = 8,
             input_shape: InputShapeOpt = None,
+            cluster: Annotated[str | None, typer.Option("--cluster", help="Dask scheduler (tcp://HOST:8786): "
+                                                        "measure on workers with resource DEVICE=1 "
+                                                        "(docs/FARM.md).")] = None,
+            shared_storage: Annotated[bool, typer.Option("--shared-storage", help="With --cluster: workers "
+                                                         "read model paths as-is instead of receiving the "
+                                                         "bytes.")] = False,
+            agent_command: Annotated[str | None, typer.Option("--agent-command", help="With --cluster: "
+                                                              "measure through this command template "
+                                                              "({job} {result} {dir} {python} {host}).")] = None,
             json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False) -> None:
     """Compress each MODEL with each setting and measure every variant; rerun to resume."""
     from advisor.profile import SweepOptions, run_sweep
     from advisor.shapes import parse_input_shapes
 
+    if (shared_storage or agent_command) and not cluster:
+        raise fail("--shared-storage and --agent-command need --cluster")
+    if cluster:
+        from advisor.farm import require_dask
+
+        require_dask()
     shapes = parse_input_shapes(input_shape)
     opts = SweepOptions(device=device, runtime=runtime, threads=threads, min_runs=min_runs, max_runs=max_runs,
                         target_rel_ci=parse_percent(target_ci) / 100, time_budget_s=parse_time_ms(time_budget) / 1000,
@@ -49,7 +64,14 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
                         accuracy_samples=accuracy_samples)
     try:
         with _Progress(len(models)) as bar:
-            counts = run_sweep(models, settings, out, opts, data=data, progress=bar.update, input_shapes=shapes)
+            if cluster:
+                from advisor.farm import run_farm_sweep
+
+                counts = run_farm_sweep(models, settings, out, opts, cluster, shared_storage=shared_storage,
+                                        agent_command=agent_command, data=data, progress=bar.update,
+                                        input_shapes=shapes)
+            else:
+                counts = run_sweep(models, settings, out, opts, data=data, progress=bar.update, input_shapes=shapes)
     except KeyboardInterrupt:
         raise fail(f"interrupted; records already in {out} are kept; rerun the same command to resume",
                    EXIT_INTERRUPTED) from None
@@ -88,7 +110,7 @@ class _Progress:
             self.progress.update(self.task, description=f"compressing {label}")
         elif event == "start":
             self.progress.update(self.task, description=f"measuring {label}")
-        elif event in ("skip", "done"):
+        elif event in ("skip", "done", "lost"):
             self.progress.advance(self.task)
             if rec is not None and rec["status"] != "ok":
                 self.progress.console.print(f"  {rec['status']}: {label}: {rec['error']}")
