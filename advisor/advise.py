@@ -204,6 +204,9 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
                      f"{c.latency_ms_interval[1]:.3g} ms).")
     if c.notes:
         parts.append("Note: " + "; ".join(c.notes) + ".")
+    if constraints.max_accuracy_drop_pct is not None and c.accuracy_source == "predicted":
+        parts.append("The accuracy budget was judged on a predicted point value (no interval); pass --data to "
+                     "measure the drop on your inputs.")
     parts.append(sure)
     return " ".join(parts)
 
