@@ -68,13 +68,28 @@ def resolve_runtime(device: str, runtime: str | None, bundle_dir=None) -> str:
         dev.runtime(runtime)
         return runtime
     options = DEFAULT_RUNTIMES.get(device, tuple(dev.runtimes))
+    transferred = []  # bundles carried from another board (advisor.predictors.transfer): only if nothing else
     for r in options:
         try:
-            find_bundle(device, r, bundle_dir)
-            return r
+            path = find_bundle(device, r, bundle_dir)
         except BundleError:
             continue
-    return options[0]
+        if _is_device_transfer(path):
+            transferred.append(r)
+            continue
+        return r
+    return transferred[0] if transferred else options[0]
+
+
+def _is_device_transfer(path) -> bool:
+    import json
+    from pathlib import Path
+
+    try:
+        m = json.loads((Path(path) / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return str((m.get("calibration") or {}).get("method", "")).startswith("device-transfer")
 
 
 def predict(model_path, device: str, runtime: str | None = None, data=None, bundle_dir=None,
