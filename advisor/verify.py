@@ -37,10 +37,12 @@ def verify(rec, applied_path, threads: int = 1, input_shapes=None) -> dict:
     b, v, r = measure_interleaved(lambda: base.run(None, feed), lambda: var.run(None, feed),
                                   Protocol(warmup_runs=5, min_runs=20, max_runs=400, time_budget_s=10))
     cand = next(c for c in rec.candidates if c.setting == rec.setting)
+    base = next((c for c in rec.candidates if c.setting == "none"), None)
     lo, hi = cand.latency_ms_interval or (None, None)
     measured = v["median_ms"]
     return {"setting": rec.setting, "predicted_latency_ms": cand.latency_ms, "predicted_interval_ms": [lo, hi],
             "measured_latency_ms": measured, "measured_baseline_ms": b["median_ms"],
+            "predicted_ratio": cand.latency_ms / base.latency_ms if base and base.latency_ms else None,
             "measured_ratio": r["ratio_median"], "measured_ratio_ci95": r["ratio_ci95"],
             "within_interval": bool(lo is not None and lo <= measured <= hi), "n_pairs": r["n_pairs"]}
 

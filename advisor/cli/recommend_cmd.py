@@ -84,7 +84,12 @@ def render(rec) -> None:
         lo, hi = v["predicted_interval_ms"]
         con.print(f"verify {v['setting']}: predicted {v['predicted_latency_ms']:.3g} ms [{lo:.3g}, {hi:.3g}], "
                   f"measured {v['measured_latency_ms']:.3g} ms (baseline {v['measured_baseline_ms']:.3g} ms, ratio "
-                  f"{v['measured_ratio']:.3f}) -> {'within' if v['within_interval'] else 'OUTSIDE'} the interval")
+                  f"{v['measured_ratio']:.3f}{_predicted_ratio(v)}) -> {'within' if v['within_interval'] else 'OUTSIDE'} "
+                  "the interval")
+
+
+def _predicted_ratio(v: dict) -> str:
+    return f" vs predicted {v['predicted_ratio']:.3f}" if v.get("predicted_ratio") else ""
 
 
 def _table(candidates, title: str, chosen: str | None):
