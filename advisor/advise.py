@@ -148,7 +148,17 @@ def _bundle_summary(bundle) -> dict:
     m = bundle.manifest
     return {"path": str(bundle.path), "training": m.get("training_summary") or {k: m.get(k) for k in
             ("n_records", "n_networks", "families", "training_data_hash") if k in m},
-            "evaluation": m.get("evaluation_headline") or {}, "interval_method": m.get("conformal", {}).get("method")}
+            "evaluation": m.get("evaluation_headline") or {}, "interval_method": m.get("conformal", {}).get("method"),
+            "calibration": _calibration_summary(m.get("calibration"))}
+
+
+def _calibration_summary(cal: dict | None) -> dict | None:
+    """What a calibrated or device-transferred bundle was adapted from (None for a plain bundle)."""
+    if not cal:
+        return None
+    base = cal.get("base_bundle") or {}
+    return {"method": cal.get("method"), "base": f"{base.get('device')}/{base.get('runtime')}",
+            "n_networks": cal.get("n_networks"), "fitted": bool(cal.get("n_networks") or cal.get("n_fit_pairs"))}
 
 
 def _measure_accuracy(lm, names: list[str], data_path) -> dict:
@@ -231,6 +241,11 @@ def _sureness(ev: dict, pred: Prediction) -> str:
     tr = pred.bundle.get("training") or {}
     text = (f"Evidence: predictor bundle for {pred.device}/{pred.runtime} trained on {tr.get('n_records', '?')} "
             f"records of {tr.get('n_networks', '?')} networks ({len(tr.get('families') or [])} families).")
+    cal = pred.bundle.get("calibration")
+    if cal:
+        text += (f" Its model was learned on {cal['base']} and adapted by {cal['method']}"
+                 + (f" with {cal['n_networks']} networks of this target." if cal["n_networks"] else
+                    ", not fitted on measurements of this target: treat its figures as a prior."))
     parts = []
     for key, label in (("latency_ms", "latency"), ("ratio", "latency ratio"), ("accuracy_drop_pct", "accuracy drop")):
         e = ev.get(key)
