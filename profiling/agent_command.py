@@ -21,11 +21,10 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 
-from profiling.sweep import _kill_group, _package_root, _tail
+from profiling.sweep import _spawn, _tail
 
 _FILE_KEYS = ("model_path", "baseline_path", "data_path")
 
@@ -48,7 +47,7 @@ def run_agent_command(item, plan, template, host="", timeout=None, stage=True):
         except (KeyError, IndexError, ValueError) as exc:
             return base_record(item, plan, status="failed",
                                error="bad agent command template {!r}: {}".format(template, exc))
-        code, err = _run_shell(cmd, tmp, timeout)
+        code, err = _spawn(cmd, timeout, shell=True, cwd=tmp)
         if code == 0 and os.path.exists(result):
             try:
                 with open(result) as fh:
@@ -77,17 +76,3 @@ def stage_item(item, folder):
     return staged
 
 
-def _run_shell(cmd, cwd, timeout):
-    """(exit code or None on timeout, stderr text) of ``cmd`` run by the shell in its own group."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=timeout)
-        return proc.returncode, err.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        return None, ""
-    except BaseException:
-        _kill_group(proc)
-        raise

@@ -223,10 +223,11 @@ def _read(path):
         return ""
 
 
-def _spawn(cmd, timeout):
-    """(exit code or None on timeout, stderr text). The child gets its own process group."""
+def _spawn(cmd, timeout, shell=False, cwd=None):
+    """(exit code or None on timeout, stderr text). The child gets its own process group;
+    ``shell``/``cwd`` serve command templates (profiling.agent_command)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    proc = subprocess.Popen(cmd, shell=shell, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                             start_new_session=True)
     try:
         _, err = proc.communicate(timeout=timeout)
