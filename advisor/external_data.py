@@ -113,16 +113,23 @@ def _check(t: onnx.TensorProto, path: Path, base: Path) -> None:
                          f"holds {have}: the data file is truncated or does not belong to this model.")
 
 
-def externalize(model: onnx.ModelProto, location: str):
-    """(copy of ``model`` whose large raw initializers point into ``location``, generator of their bytes)."""
+def copy_without_initializers(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list]:
+    """(copy of ``model`` with no initializers, the original's initializers): the weights are detached
+    while copying so their bytes are not duplicated; ``model`` is left as it was."""
     graph = model.graph
     inits = list(graph.initializer)
-    graph.ClearField("initializer")  # detach so CopyFrom does not duplicate the payloads
+    graph.ClearField("initializer")
     proto = onnx.ModelProto()
     try:
         proto.CopyFrom(model)
     finally:
         graph.initializer.extend(inits)
+    return proto, inits
+
+
+def externalize(model: onnx.ModelProto, location: str):
+    """(copy of ``model`` whose large raw initializers point into ``location``, generator of their bytes)."""
+    proto, inits = copy_without_initializers(model)
     moved, offset = [], 0
     for t in inits:
         size = len(t.raw_data) if t.HasField("raw_data") else 0

@@ -109,13 +109,7 @@ def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
            if t.data_location == onnx.TensorProto.EXTERNAL or t.ByteSize() > _SKELETON_MIN_BYTES]
     _check_payload_sizes(big)
     big_names = {t.name for t in big}
-    inits = list(graph.initializer)
-    graph.ClearField("initializer")  # detach so CopyFrom does not duplicate the payloads
-    skel = onnx.ModelProto()
-    try:
-        skel.CopyFrom(model)
-    finally:
-        graph.initializer.extend(inits)
+    skel, inits = external_data.copy_without_initializers(model)
     skel.graph.initializer.extend(t for t in inits if t.name not in big_names)
     existing = {i.name for i in skel.graph.input}
     for t in big:
