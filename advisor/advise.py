@@ -6,6 +6,7 @@ by compressing and running each setting (accuracy does not depend on the target 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +112,8 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     bundle = load_bundle(device, runtime, bundle_dir)
     names = [n for n in setting_names() if n in bundle.manifest.get("known_settings", setting_names())]
     reasons = {n: get_setting(n).check(lm) for n in names}
-    rows = {r["setting"]: r for r in bundle.predict(feats.values, [n for n in names if not reasons[n]])}
+    usable = [n for n in names if not reasons[n]]
+    rows = {r["setting"]: r for r in bundle.predict(feats.values, usable, structure=_structure(lm, usable))}
     measured = _measure_accuracy(lm, [n for n in names if not reasons[n]], data) if data else {}
     cands = [_candidate(n, reasons[n], rows.get(n), dev, runtime, lm, measured, estimate_size_bytes) for n in names]
     model = {"path": str(model_path), "sha256": file_sha256(model_path), "params": feats.params_total,
@@ -119,6 +121,18 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     # No budgets here: every applicable setting is feasible, and the Pareto front is marked.
     return Prediction(model=model, device=device, runtime=runtime, bundle=_bundle_summary(bundle),
                       candidates=tuple(assess(cands, Constraints())), measured_accuracy=bool(data))
+
+
+def _structure(lm, names: list[str]) -> dict:
+    """What each setting does to the graph (the ratio predictor's best inputs); {} if the replay fails."""
+    from advisor.predictors.structure import structure_all
+
+    try:
+        return structure_all(lm, names)
+    except Exception as exc:  # an aid to prediction: without it the bundle still predicts, less precisely
+        print(f"note: structure replay failed ({type(exc).__name__}); predicting from model features only",
+              file=sys.stderr)
+        return {}
 
 
 def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn) -> Candidate:

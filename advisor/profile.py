@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,13 +134,29 @@ def _model_items(job: tuple) -> list[dict]:
         baseline, ident = _fixed_baseline(lm, ident, input_shapes, work)
     sibling = path.with_suffix(".npz")
     data = data or (sibling if sibling.is_file() else None)
+    structure = _structures(lm, settings)
     items = []
     for name in settings:
         item = {"model": ident, "setting": {"name": name}, "baseline_path": str(baseline),
                 "data_path": str(data) if data else None, "int_high": embedding_rows(lm),
                 "n_samples": plan.get("accuracy_samples", 8)}
-        items.append(item if item_key(item, plan) in done else _variant_item(item, lm, name, work, data, plan))
+        item = item if item_key(item, plan) in done else _variant_item(item, lm, name, work, data, plan)
+        if structure.get(name):
+            item["setting"]["structure"] = structure[name]
+        items.append(item)
     return items
+
+
+def _structures(lm, settings: list[str]) -> dict:
+    """Setting -> what it does to this graph (advisor.predictors.structure), for the predictors; a model
+    whose structure replay fails is still profiled, its records just carry no structure."""
+    from advisor.predictors.structure import structure_all
+
+    try:
+        return {k: v for k, v in structure_all(lm, settings).items() if v}
+    except Exception as exc:  # the replay is an aid to prediction, never a reason to lose a measurement
+        print(f"note: no structure features for {lm.path}: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+        return {}
 
 
 def _fixed_baseline(lm, ident: dict, input_shapes: dict, work: Path) -> tuple[Path, dict]:

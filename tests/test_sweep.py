@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from advisor.cli.main import app
+from advisor.predictors.structure import STRUCTURE_VERSION
 from profiling.records import read_records, validate
 from profiling.sweep import DeviceLock, LockBusyError
 
@@ -112,6 +113,11 @@ def test_advisor_profile_end_to_end(tmp_path, zoo_files, monkeypatch):
     assert ok["status"] == "ok" and ok["ratio"]["n_pairs"] >= 3 and ok["energy"]["energy_is_estimate"]
     assert ok["size"]["size_bytes"] < by[("plain_cnn", "none")]["size"]["size_bytes"]
     assert ok["accuracy"]["source"] == "baseline-agreement" and ok["accuracy"]["cosine_mean"] > 0.99
+    # What each setting does to the graph travels with the record, for the ratio predictor.
+    pruned = by[("plain_cnn", "chprune50")]["setting"]["structure"]
+    assert pruned["version"] == STRUCTURE_VERSION and 0.1 < pruned["v_mac_ratio"] < 0.6
+    assert by[("plain_cnn", "none")]["setting"]["structure"]["v_mac_ratio"] == 1.0
+    assert "structure" not in by[("mlp", "chprune50")]["setting"]  # skipped: nothing to describe
     again = CliRunner().invoke(app, args)
     assert json.loads(again.stdout)["already_done"] == 8
     assert len(read_records(out)) == 8

@@ -171,4 +171,8 @@ def design_matrix(frame, encoder: SettingEncoder):
     # The quantity an Amdahl-style prior regresses the ratio on: MAC ratio for channel pruning, else
     # the share of MACs the setting touches.
     X["x_amdahl"] = np.where(X["s_chprune"] > 0, np.exp(X["x_log_mac_ratio_prior"]), X["x_touched_macs_share"])
+    from advisor.predictors.structure import ALL_COLUMNS
+
+    for c in ALL_COLUMNS:  # what the setting does to this graph (NaN where the rows do not say)
+        X[c] = frame[c].to_numpy(float) if c in frame.columns else np.nan
     return X

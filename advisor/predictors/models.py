@@ -23,7 +23,7 @@ from advisor.predictors.base import (
     check_fitted,
     fit_booster,
 )
-from advisor.predictors.priors import AmdahlRatioPrior, RooflinePrior
+from advisor.predictors.priors import AmdahlRatioPrior, CostModelPrior, RooflinePrior
 
 
 class _LogScale:
@@ -94,8 +94,11 @@ class BaselineLatencyModel(_LogScale, ParamsMixin):
 class RatioModel(_LogScale, ParamsMixin):
     """log(ratio of a setting's latency to the baseline's) from ``design_matrix`` columns.
 
-    ``prior="amdahl"``: trees learn the log residual over ``AmdahlRatioPrior`` (per-setting linear in
-    the touched MAC share), which carries over to families whose MAC mix the trees never saw.
+    ``prior="amdahl"``: trees learn the log residual over a physically grounded prior that carries
+    over to families whose MAC mix the trees never saw: ``CostModelPrior`` (op-level costs of the
+    variant's graph against the original's) where the rows carry structure features
+    (``advisor.predictors.structure``), else ``AmdahlRatioPrior`` (per-setting linear in the touched MAC
+    share).
     """
 
     # Median regression on the log scale: a few networks where a runtime falls off its fast path
@@ -111,9 +114,10 @@ class RatioModel(_LogScale, ParamsMixin):
         """``y``: positive ratios (or, for PowerModel, mean power in mW), one per row of ``X``."""
         z = self.to_scale(y)
         keep = np.isfinite(z)
-        self.feature_names_in_ = list(X.columns)
+        self.feature_names_in_ = [c for c in X.columns if not c.startswith(("q0_", "q1_"))]
         self.n_features_in_ = len(self.feature_names_in_)
         self.prior_ = AmdahlRatioPrior().fit(X[keep], np.exp(z[keep])) if self.prior == "amdahl" else None
+        self.cost_ = CostModelPrior().fit(X[keep], np.exp(z[keep])) if self.prior == "amdahl" else None
         self.fallback_ = float(np.median(z[keep])) if keep.any() else 0.0
         self.booster_ = None
         if keep.sum() >= self.min_rows:
@@ -127,6 +131,9 @@ class RatioModel(_LogScale, ParamsMixin):
         Xa = X[self.feature_names_in_].copy()
         if self.prior_ is not None:
             Xa["x_log_prior"] = np.log(self.prior_.predict(X))
+            if getattr(self, "cost_", None) is not None:
+                cost = np.log(self.cost_.predict(X))
+                Xa["x_log_prior"] = np.where(np.isfinite(cost), cost, Xa["x_log_prior"].to_numpy())
         elif "x_log_mac_ratio_prior" in X.columns and type(self) is RatioModel:
             Xa["x_log_prior"] = X["x_log_mac_ratio_prior"].to_numpy(float)
         else:
@@ -144,7 +151,8 @@ class RatioModel(_LogScale, ParamsMixin):
     def to_bundle(self) -> tuple[dict, bytes | None]:
         check_fitted(self, "feature_names_in_")
         meta = {"params": self.get_params(), "feature_names_in": self.feature_names_in_,
-                "fallback": self.fallback_, "amdahl": self.prior_.coef_ if self.prior_ is not None else None}
+                "fallback": self.fallback_, "amdahl": self.prior_.coef_ if self.prior_ is not None else None,
+                "cost_model": self.cost_.constants() if getattr(self, "cost_", None) is not None else None}
         return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
 
     @classmethod
@@ -157,6 +165,8 @@ class RatioModel(_LogScale, ParamsMixin):
         if meta.get("amdahl") is not None:
             est.prior_ = AmdahlRatioPrior()
             est.prior_.coef_ = {k: [float(a), float(b)] for k, (a, b) in meta["amdahl"].items()}
+        # Bundles written before the cost model (no key) predict with the Amdahl prior alone.
+        est.cost_ = CostModelPrior.from_constants(meta["cost_model"]) if meta.get("cost_model") else None
         est.booster_ = booster_from_json(raw) if raw is not None else None
         return est
 
@@ -195,7 +205,7 @@ class AccuracyDropModel(ParamsMixin):
         row) decides whether trees are justified; ``settings`` (name per row) feeds the fallback."""
         z = self.to_scale(y)
         keep = np.isfinite(z)
-        self.feature_names_in_ = list(X.columns)
+        self.feature_names_in_ = [c for c in X.columns if not c.startswith(("q0_", "q1_"))]
         self.n_features_in_ = len(self.feature_names_in_)
         n_groups = len(set(np.asarray(groups)[keep])) if groups is not None else 1
         self.n_train_ = int(keep.sum())

@@ -91,15 +91,24 @@ class PredictorBundle:
     def runtime(self) -> str:
         return self.manifest["runtime"]
 
-    def predict(self, features, settings: list[str], threads: int | None = None) -> list[dict]:
+    def predict(self, features, settings: list[str], threads: int | None = None, structure: dict | None = None) -> list[dict]:
         """Per setting: ``latency_ms``, ``ratio``, ``baseline_latency_ms`` (each with a nominal 90 %
         ``*_interval`` [lo, hi]), ``energy_mj`` (+ ``energy_is_estimate``), ``accuracy_drop_pct`` in
         percentage points (+ ``accuracy_source``: "predicted", None when the bundle saw no labels, or
         "baseline" for ``none``), ``fidelity_loss`` (1 - output cosine vs the original).
 
         ``features``: feature name -> float (``ModelFeatures.values``) of the uncompressed model.
+        ``structure``: setting -> what it does to the graph (``structure.structure_all``); without it the
+        ratio falls back on the per-setting prior and the model features alone.
         """
         frame = self._frame(features, list(settings), threads)
+        if structure:
+            from advisor.predictors.structure import STRUCTURE_VERSION, frame_columns
+
+            rows = [structure.get(s) for s in settings]
+            rows = [r if r and r.get("version") == STRUCTURE_VERSION else None for r in rows]
+            for col, values in frame_columns(rows).items():
+                frame[col] = values
         pred = predict_frame(self.suite, frame)
         fam = [self._setting_family(s) for s in settings]
         if self.calibration is not None:

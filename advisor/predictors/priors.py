@@ -12,6 +12,8 @@ is a feature of the baseline-latency regressor and its fallback when a bundle ho
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from advisor.predictors.base import ParamsMixin, check_fitted
@@ -130,3 +132,98 @@ def _l1_line(x: np.ndarray, t: np.ndarray, iters: int = 30) -> tuple[float, floa
         w = 1.0 / np.sqrt(np.maximum(np.abs(t - a - b * x), 1e-4))
         b, a = np.polyfit(x, t, 1, w=w)
     return float(a), float(b)
+
+
+class CostModelPrior(ParamsMixin):
+    """The latency ratio as a ratio of op-level costs: ``ratio = cost(q1) / cost(q0)`` with
+    ``cost(q) = sum_k c_k q_k`` over ``structure.QUANTITIES`` (float MACs by op kind and channel
+    alignment, integer MACs, activation elements written and converted, weight elements de-quantized
+    per run, compute nodes) of the variant (``q1_*`` columns) and the original (``q0_*``).
+
+    One set of positive costs serves every setting, fitted to the measured ratios (log scale, soft-L1
+    loss), so what a setting does to a graph of a family never seen is priced by op-level costs
+    learned on other families. Costs are relative (the scale cancels): each is a group anchor (MACs:
+    fixed at 1; elements; nodes) times ``exp(delta_k)``, with an L2 pull of ``delta_k`` towards 0, so a
+    quantity the training graphs never had costs what its group costs.
+    """
+
+    GROUPS = {"mac": 0, "elem": 1, "node": 2}
+    _START = (0.0, math.log(5.0), math.log(5e4))  # per element ~5 MACs; per node ~50k MACs of dispatch
+
+    def __init__(self, shrink: float = 1.0, min_rows: int = 30):
+        self.shrink = shrink
+        self.min_rows = min_rows
+
+    @staticmethod
+    def _group(name: str) -> int:
+        return 0 if name.startswith("mac_") else 2 if name == "nodes" else 1
+
+    @staticmethod
+    def _matrices(X):
+        from advisor.predictors.structure import QUANTITIES
+
+        cols0, cols1 = [f"q0_{k}" for k in QUANTITIES], [f"q1_{k}" for k in QUANTITIES]
+        if not set(cols0 + cols1) <= set(X.columns):
+            n = len(X)
+            return np.full((n, len(QUANTITIES)), np.nan), np.full((n, len(QUANTITIES)), np.nan)
+        return X[cols0].to_numpy(float), X[cols1].to_numpy(float)
+
+    def _log_costs(self, theta: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        anchors = np.array([0.0, theta[0], theta[1]])
+        return anchors[groups] + theta[2:]
+
+    def fit(self, X, y):
+        """``y``: measured ratios (> 0); rows without structure columns (NaN) are ignored."""
+        from scipy.optimize import least_squares
+
+        from advisor.predictors.structure import QUANTITIES
+
+        q0, q1 = self._matrices(X)
+        y = np.asarray(y, float)
+        keep = np.isfinite(q0).all(1) & np.isfinite(q1).all(1) & np.isfinite(y) & (y > 0)
+        self.quantities_ = list(QUANTITIES)
+        groups = np.array([self._group(k) for k in QUANTITIES])
+        self.n_rows_ = int(keep.sum())
+        if self.n_rows_ < self.min_rows:
+            self.log_costs_ = None
+            return self
+        a, b, t = q0[keep], q1[keep], np.log(y[keep])
+        pull = math.sqrt(self.shrink)
+
+        def residuals(theta):
+            c = np.exp(self._log_costs(theta, groups))
+            r = np.log(np.maximum(b @ c, 1e-30)) - np.log(np.maximum(a @ c, 1e-30)) - t
+            return np.concatenate([r, pull * theta[2:]])
+
+        start = np.concatenate([self._START[1:], np.zeros(len(QUANTITIES))])
+        sol = least_squares(residuals, start, loss="soft_l1", f_scale=0.1, max_nfev=300)
+        self.log_costs_ = self._log_costs(sol.x, groups).tolist()
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Prior ratio per row; NaN where the row has no structure columns or the prior is unfitted."""
+        check_fitted(self, "n_rows_")
+        q0, q1 = self._matrices(X)
+        if self.log_costs_ is None:
+            return np.full(len(X), np.nan)
+        c = np.exp(np.asarray(self.log_costs_, float))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (q1 @ c) / (q0 @ c)
+        return np.where(np.isfinite(out) & (out > 0), out, np.nan)
+
+    def constants(self) -> dict | None:
+        """Relative cost per unit of each quantity (MAC-anchored), or None when unfitted."""
+        check_fitted(self, "n_rows_")
+        if self.log_costs_ is None:
+            return None
+        return {"log_costs": dict(zip(self.quantities_, self.log_costs_, strict=True)), "n_rows": self.n_rows_}
+
+    @classmethod
+    def from_constants(cls, constants: dict | None) -> CostModelPrior:
+        from advisor.predictors.structure import QUANTITIES
+
+        prior = cls()
+        prior.quantities_ = list(QUANTITIES)
+        prior.n_rows_ = int((constants or {}).get("n_rows", 0))
+        prior.log_costs_ = None if not constants else [float(constants["log_costs"][k]) for k in QUANTITIES]
+        return prior

@@ -175,7 +175,8 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
                 "libraries": library_versions(), "training_data_hash": data["training_data_hash"],
                 "n_records": data["n_records"], "n_rows": data["n_rows"], "n_networks": data["n_networks"],
                 "families": data["families"], "conformal": conformal_quantiles(df),
-                "roofline": suite.baseline.roofline_.constants(), "evaluation": report,
+                "roofline": suite.baseline.roofline_.constants(), "structure": _structure_summary(sel.frame, suite),
+                "evaluation": report,
                 "evaluation_headline": headline(report), "training_summary": {
                     k: data[k] for k in ("n_records", "n_rows", "n_networks", "families", "training_data_hash")},
                 "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command}
@@ -185,6 +186,18 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
     manifest["train_seconds"] = round(time.perf_counter() - t0, 2)
     write_bundle(dest, clean_json(manifest), files)
     return TrainResult(dest, manifest, time.perf_counter() - t0, suite)
+
+
+def _structure_summary(frame, suite) -> dict:
+    """Which structure features (advisor.predictors.structure) the bundle was trained with, and the
+    op-level costs its ratio prior learned from them (None when the records carried none)."""
+    from advisor.predictors.structure import STRUCTURE_VERSION
+
+    variants = frame[frame["setting"] != "none"]
+    with_structure = int(np.isfinite(variants["v_mac_ratio"]).sum()) if "v_mac_ratio" in variants else 0
+    cost = getattr(suite.ratio, "cost_", None)
+    return {"version": STRUCTURE_VERSION, "variant_rows_with_structure": with_structure,
+            "variant_rows": int(len(variants)), "ratio_cost_model": cost.constants() if cost is not None else None}
 
 
 def headline(report: dict) -> dict:

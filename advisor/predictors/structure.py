@@ -1,0 +1,214 @@
+"""What a setting does to the graph: structural features of the compressed variant, relative to the
+original, computed from the size model's replay (no weight read, no quantizer or calibration run).
+
+Model features (``advisor.features``) describe the *original* network, so a predictor that sees only
+them plus a setting code must guess what the setting will do to this particular graph. These features
+say it directly, in terms every architecture shares, which is what lets a latency-ratio predictor
+carry over to families it never saw:
+
+- ``v_mac_ratio``: multiply-accumulates the variant computes / the original's (channel pruning with the
+  channel counts it really keeps; quantized ops count their MACs).
+- ``v_float_mac_share``: share of the variant's MACs still computed in float (the rest run as
+  integer kernels: Conv/MatMul/Gemm whose activation *and* weight come through DequantizeLinear, which
+  runtimes fuse into QLinear ops, and MatMulInteger / DynamicQuantizeLSTM).
+- ``v_log_dq_weight_per_mac`` / ``v_log_dq4_weight_per_mac``: weight elements de-quantized on every
+  run (DequantizeLinear of a stored weight that feeds a float op: weight-only settings), per original
+  MAC (4-bit ones separately: unpacking them is slower).
+- ``v_log_q_act_per_mac``: activation elements through QuantizeLinear / DequantizeLinear /
+  DynamicQuantizeLinear / Cast per original MAC (the conversion traffic a quantized graph adds).
+- ``v_align8_share`` / ``v_align16_share`` (and ``v_d_align*``: the change from the original): share of
+  Conv MACs whose input and output channel counts are multiples of 8 / 16. Blocked convolution layouts
+  (onnxruntime's NCHWc on AVX2/AVX-512, TensorRT's vectorised formats) need them; pruning 10% of 32
+  channels leaves 29 and can make a network *slower*.
+- ``v_log_node_ratio``: compute nodes of the variant / of the original.
+
+``STRUCTURE_VERSION`` is written into each bundle's manifest; bundles trained without these columns
+see them as missing values (trees never split on a column that was all missing in training).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from advisor.errors import AdvisorError, NotApplicableError
+from advisor.modelio import LoadedModel
+
+STRUCTURE_VERSION = 1
+PREFIX = "v_"
+COLUMNS = ("v_mac_ratio", "v_float_mac_share", "v_log_dq_weight_per_mac", "v_log_dq4_weight_per_mac",
+           "v_log_q_act_per_mac", "v_align8_share", "v_align16_share", "v_d_align8", "v_d_align16",
+           "v_log_node_ratio")
+
+_DQ = "DequantizeLinear"
+_ACT_CONVERT = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Cast"})
+_INT_OPS = frozenset({"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul", "QGemm",
+                      "DynamicQuantizeLSTM", "DynamicQuantizeMatMul"})
+_FLOAT_MAC_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN", "FusedConv",
+                            "FusedGemm", "FusedMatMul"})
+_INT4 = frozenset({22, 21})  # onnx.TensorProto.INT4, UINT4
+_EPS = 1e-9
+
+
+def structure_all(lm: LoadedModel, names=None) -> dict:
+    """Setting name -> {"version": STRUCTURE_VERSION, column: value for ``ALL_COLUMNS``}, or None where
+    the setting does not apply (or its replay fails: the predictors then do without); every
+    registered setting when ``names`` is None. One hollow copy of the model serves every setting."""
+    import onnx
+
+    from advisor.compression import get_setting, setting_names
+    from advisor.predictors.size import _Context, _structure
+
+    ctx = _Context.of(lm)
+    base = graph_stats(ctx.hollow, lm.inferred)
+    out = {}
+    for name in names if names is not None else setting_names():
+        setting = get_setting(name)
+        if setting.check(ctx.proxy()):
+            out[name] = None
+            continue
+        try:
+            variant = ctx.hollow if name == "none" else _structure(ctx, setting)
+        except (NotApplicableError, AdvisorError):
+            out[name] = None
+            continue
+        inferred = onnx.shape_inference.infer_shapes(variant, strict_mode=False, data_prop=True)
+        out[name] = {"version": STRUCTURE_VERSION, **relative(base, graph_stats(variant, inferred))}
+    return out
+
+
+def relative(base: dict, var: dict) -> dict:
+    """The ``COLUMNS`` of a variant's stats against its original's (both from ``graph_stats``)."""
+    macs0 = max(base["macs"], 1.0)
+    out = {
+        "v_mac_ratio": var["macs"] / macs0,
+        "v_float_mac_share": var["float_macs"] / max(var["macs"], 1.0),
+        "v_log_dq_weight_per_mac": math.log((var["dq_weight"] + 1.0) / macs0),
+        "v_log_dq4_weight_per_mac": math.log((var["dq4_weight"] + 1.0) / macs0),
+        "v_log_q_act_per_mac": math.log((var["q_act"] + 1.0) / macs0),
+        "v_align8_share": var["align8"], "v_align16_share": var["align16"],
+        "v_d_align8": var["align8"] - base["align8"], "v_d_align16": var["align16"] - base["align16"],
+        "v_log_node_ratio": math.log(max(var["nodes"], 1.0) / max(base["nodes"], 1.0)),
+    }
+    out.update({f"q0_{k}": base[k] for k in QUANTITIES})
+    out.update({f"q1_{k}": var[k] for k in QUANTITIES})
+    return {k: float(v) for k, v in out.items()}
+
+
+# Op-level quantities of one graph that an additive cost model prices (``priors.CostModelPrior``).
+# Float Conv MACs are split by channel alignment and by output width: GEMM kernels lose efficiency on
+# narrow outputs, so halving the channels of a 24-channel layer does not halve its time.
+_WIDTHS = ((16, "n16"), (32, "n32"), (64, "n64"))
+_CONV_BUCKETS = tuple(f"mac_conv_{a}_{w}" for a in ("a16", "a8", "u") for w in ("n16", "n32", "n64", "nbig"))
+QUANTITIES = _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_mm_dyn", "mac_rec",
+                              "mac_int_conv", "mac_int_gemm", "mac_int_rec", "act", "q_act", "dq_w", "dq4_w", "nodes")
+Q_COLUMNS = tuple(f"q0_{k}" for k in QUANTITIES) + tuple(f"q1_{k}" for k in QUANTITIES)
+ALL_COLUMNS = COLUMNS + Q_COLUMNS
+
+
+def graph_stats(model, inferred) -> dict:
+    """The ``QUANTITIES`` of one graph (shapes from ``inferred``) plus the aggregates ``relative``
+    reads: MACs (total, float), de-quantized weight elements, converted activation elements, Conv
+    channel-alignment shares and the compute-node count. ``model``/``inferred``: onnx.ModelProto."""
+    from advisor.features.graph import GraphView
+    from advisor.features.macs import node_cost
+
+    view = GraphView(LoadedModel(None, model, inferred))
+    inits = {t.name: t for t in model.graph.initializer}
+    producers = view.producers
+    q = dict.fromkeys(QUANTITIES, 0.0)
+    q["nodes"] = float(len(view.compute))
+    compute = {id(n) for n in view.compute}
+    align = np.zeros(3)  # Conv MACs: all, channels multiple of 8, of 16
+    for node in view.order:
+        op = node.op_type
+        if op == _DQ and node.input[0] in inits and _feeds_float(node.output[0], view, producers):
+            n = float(np.prod(list(inits[node.input[0]].dims) or [1]))
+            q["dq4_w" if inits[node.input[0]].data_type in _INT4 else "dq_w"] += n
+        if id(node) not in compute:
+            continue
+        converts = op in _ACT_CONVERT and node.input and view.is_activation(node.input[0])
+        out_elems = float(sum(view.numel(o) for o in node.output if view.is_activation(o)))
+        q["q_act" if converts else "act"] += out_elems
+        cost = node_cost(node, view) if op != "DynamicQuantizeLSTM" else None
+        macs = _macs(node, view, inits, cost)
+        if macs:
+            q[_mac_bucket(node, view, producers, cost)] += macs
+            if op in ("Conv", "FusedConv", "ConvInteger", "QLinearConv"):  # float or integer
+                ok8, ok16 = _aligned(node, view)
+                align += np.array([macs, macs * ok8, macs * ok16])
+    s = dict(q)
+    s["macs"] = sum(v for k, v in q.items() if k.startswith("mac_"))
+    s["float_macs"] = sum(q[k] for k in _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm",
+                                                        "mac_mm_dyn", "mac_rec"))
+    s["dq_weight"], s["dq4_weight"] = q["dq_w"], q["dq4_w"]
+    s["align8"], s["align16"] = (align[1] / align[0], align[2] / align[0]) if align[0] else (1.0, 1.0)
+    return s
+
+
+def _mac_bucket(node, view, producers: dict, cost) -> str:
+    op = node.op_type
+    if op in _INT_OPS or (op in _FLOAT_MAC_OPS and _fused_qdq(node, view, producers)):
+        if op in ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"):
+            return "mac_int_rec"
+        return "mac_int_conv" if "Conv" in op else "mac_int_gemm"
+    category = cost.category if cost is not None else None
+    if category == "conv":
+        ok8, ok16 = _aligned(node, view)
+        from advisor.features.macs import WEIGHT_SLOTS
+
+        c_out = int((view.concrete(node.input[WEIGHT_SLOTS[op][0][0]]) or [0])[0])
+        width = next((name for limit, name in _WIDTHS if c_out < limit), "nbig")
+        return f"mac_conv_{'a16' if ok16 else 'a8' if ok8 else 'u'}_{width}"
+    if category in ("conv_depthwise", "conv_grouped"):
+        ok8, ok16 = _aligned(node, view)
+        return "mac_dw_a16" if ok16 else "mac_dw_a8" if ok8 else "mac_dw_u"
+    return {"gemm": "mac_gemm", "matmul_dynamic": "mac_mm_dyn", "recurrent": "mac_rec"}.get(category, "mac_gemm")
+
+
+def _macs(node, view, inits: dict, cost) -> float:
+    if node.op_type == "DynamicQuantizeLSTM":  # W: [dirs, input, 4*hidden] (transposed vs. ONNX LSTM)
+        w = inits.get(node.input[1])
+        x = view.concrete(node.input[0]) or [1, 1, 1]
+        if w is None or len(w.dims) != 3:
+            return 0.0
+        dirs, n_in, gates = (int(d) for d in w.dims)
+        return float(x[0] * x[1] * dirs * gates * (n_in + gates // 4))
+    return float(cost.macs)
+
+
+def _fused_qdq(node, view, producers: dict) -> bool:
+    """A float MAC op whose first (activation) and weight inputs both come from DequantizeLinear: a
+    runtime with QDQ fusion runs it as an integer kernel."""
+    from advisor.features.macs import weight_positions
+
+    if not node.input or not view.is_activation(node.input[0]):
+        return False
+    wpos = weight_positions(node, view)
+    ins = [node.input[0]] + [node.input[i] for i in wpos if i != 0]
+    return len(ins) >= 2 and all(getattr(producers.get(x), "op_type", None) == _DQ for x in ins)
+
+
+def _feeds_float(name: str, view, producers: dict) -> bool:
+    """True unless every reader of the de-quantized weight ``name`` is a fused QDQ op."""
+    readers = [view.compute[i] for i in view.consumers.get(name, ())]
+    return not readers or not all(n.op_type in _FLOAT_MAC_OPS and _fused_qdq(n, view, producers) for n in readers)
+
+
+def _aligned(node, view) -> tuple[float, float]:
+    """(1/0 for channels in and out multiples of 8, same for 16) of a Conv (depthwise: its channels)."""
+    from advisor.features.macs import WEIGHT_SLOTS
+
+    w = view.concrete(node.input[WEIGHT_SLOTS[node.op_type][0][0]]) or []
+    x = view.concrete(node.input[0]) or []
+    if len(w) < 2:
+        return 0.0, 0.0
+    c_out, c_in = int(w[0]), int(x[1]) if len(x) > 1 else int(w[1])
+    # A first layer reading a few image channels has its own kernels in blocked layouts.
+    few = c_in <= 4
+    return float(c_out % 8 == 0 and (few or c_in % 8 == 0)), float(c_out % 16 == 0 and (few or c_in % 16 == 0))
+
+
+def frame_columns(structures: list) -> dict:
+    """Column name -> values (NaN where a row has no structure) for a list of per-row dicts/None."""
+    return {c: np.array([float(s[c]) if s and c in s else np.nan for s in structures]) for c in ALL_COLUMNS}

@@ -1,0 +1,97 @@
+"""Add structure features (what each setting does to the graph) to profile records made before
+``advisor profile`` wrote them (``setting.structure``, advisor.predictors.structure).
+
+    .venv/bin/python datasets/add_structure.py datasets/host-cpu/generated.jsonl.gz ... \
+        [--models DIR ...] [--work /tmp/advisor-structure]
+
+Each record's model is looked up as ``DIR/<model.name>.onnx`` in the ``--models`` folders, and else
+rebuilt from the zoo (``advisor zoo build <name>`` into ``--work``); a file whose sha256 differs from
+the record's is not used (the record is left as it was and counted). Records already carrying the
+current STRUCTURE_VERSION are kept. Each file is rewritten atomically (gzip, same order).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read(path: Path) -> list[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _write(path: Path, records: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
+    if path.suffix == ".gz":
+        with gzip.open(tmp, "wt", compresslevel=9) as f:
+            f.write(text)
+    else:
+        tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _locate(name: str, sha: str, dirs: list[Path], work: Path) -> Path | None:
+    for d in dirs:
+        p = d / f"{name}.onnx"
+        if p.is_file() and _sha256(p) == sha:
+            return p
+    p = work / f"{name}.onnx"
+    if not p.is_file():
+        work.mkdir(parents=True, exist_ok=True)
+        advisor = Path(sys.executable).with_name("advisor")
+        subprocess.run([str(advisor), "zoo", "build", name, "-o", str(work)], check=False,
+                       stdout=subprocess.DEVNULL)
+    return p if p.is_file() and _sha256(p) == sha else None
+
+
+def main() -> int:
+    from advisor.modelio import load_model
+    from advisor.predictors.structure import STRUCTURE_VERSION, structure_all
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="+", type=Path)
+    ap.add_argument("--models", nargs="*", type=Path, default=[])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/advisor-structure"))
+    args = ap.parse_args()
+    cache: dict[str, dict | None] = {}
+    for path in args.files:
+        records = _read(path)
+        added = missing = 0
+        for rec in records:
+            st = rec["setting"].get("structure")
+            if isinstance(st, dict) and st.get("version") == STRUCTURE_VERSION:
+                continue
+            sha = rec["model"]["sha256"]
+            if sha not in cache:
+                model = _locate(rec["model"].get("name", ""), sha, args.models, args.work)
+                cache[sha] = structure_all(load_model(model)) if model else None
+            found = (cache[sha] or {}).get(rec["setting"]["name"])
+            if found:
+                rec["setting"]["structure"] = found
+                added += 1
+            elif rec["status"] == "ok":
+                missing += 1
+        _write(path, records)
+        print(f"{path}: {added} record(s) given structure features, {missing} ok record(s) without "
+              "(model not found with the same sha256)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

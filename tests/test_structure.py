@@ -1,0 +1,125 @@
+"""Structure features (what a setting does to the graph) and the op-level cost prior built on them."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+
+from advisor.compression import get_setting
+from advisor.modelio import from_proto
+from advisor.predictors.priors import CostModelPrior
+from advisor.predictors.structure import (
+    ALL_COLUMNS,
+    QUANTITIES,
+    STRUCTURE_VERSION,
+    graph_stats,
+    relative,
+    structure_all,
+)
+from advisor.zoo.tiny import TINY_MODELS
+
+# Replayed on a hollow copy, MAC counts and channel alignment are exact; element and node counts
+# may differ a little where onnxruntime's quantizer merges or reshapes (documented in size.py).
+EXACT = ("v_mac_ratio", "v_float_mac_share", "v_align8_share", "v_align16_share") + tuple(
+    f"q1_{k}" for k in QUANTITIES if k.startswith("mac_"))
+
+
+@pytest.mark.parametrize("model_name", TINY_MODELS)
+def test_replay_matches_the_really_compressed_graph(tiny_models, model_name):
+    lm = from_proto(tiny_models[model_name])
+    replay = structure_all(lm)
+    base = graph_stats(lm.model, lm.inferred)
+    assert replay["none"]["v_mac_ratio"] == 1.0 and replay["none"]["v_log_node_ratio"] == 0.0
+    for name, st in replay.items():
+        if st is None:
+            assert get_setting(name).check(lm), f"{name} replayed as not applicable but applies"
+            continue
+        assert st["version"] == STRUCTURE_VERSION and set(ALL_COLUMNS) <= set(st)
+        real = get_setting(name).apply(lm).model
+        got = relative(base, graph_stats(real, onnx.shape_inference.infer_shapes(real, strict_mode=False,
+                                                                                 data_prop=True)))
+        for col in ALL_COLUMNS:
+            tol = 1e-9 if col in EXACT else 0.1
+            scale = max(1.0, abs(got[col])) if not col.startswith("v_log") else 1.0
+            assert abs(st[col] - got[col]) <= tol * scale, (name, col, st[col], got[col])
+
+
+def test_what_each_setting_changes(tiny_models):
+    plain = structure_all(from_proto(tiny_models["plain_cnn"]))
+    # Pruning 10% of 16/32 channels leaves counts that are no multiple of 8: the blocked-layout share
+    # falls, while the MACs barely move.
+    assert plain["none"]["v_align16_share"] > 0.9
+    assert plain["chprune10"]["v_align8_share"] < 0.2 and plain["chprune10"]["v_mac_ratio"] > 0.75
+    assert plain["chprune50"]["v_mac_ratio"] < 0.4
+    assert plain["int8-static-pc"]["v_float_mac_share"] == 0.0  # every Conv/Gemm runs as a QDQ group
+    assert plain["int8-static-pc"]["v_log_q_act_per_mac"] > plain["none"]["v_log_q_act_per_mac"] + 5
+    # Weight-only settings de-quantize every stored weight on each run (wq16's Cast is folded away).
+    params = sum(int(np.prod(t.dims)) for t in tiny_models["plain_cnn"].graph.initializer if np.prod(t.dims) >= 1024)
+    assert plain["wq8"]["q1_dq_w"] == params and plain["wq4"]["q1_dq4_w"] == params
+    assert plain["wq16"]["q1_dq_w"] == plain["wq16"]["q1_dq4_w"] == 0.0
+    for sparse in ("sparse50", "sparse90"):  # zeros change nothing a dense runtime sees
+        assert plain[sparse]["v_mac_ratio"] == 1.0 and plain[sparse]["v_log_node_ratio"] == 0.0
+    # Dynamic quantization covers LSTM (DynamicQuantizeLSTM) but not GRU: the GRU stays in float.
+    gru = structure_all(from_proto(tiny_models["gru"]), ["int8-dynamic"])["int8-dynamic"]
+    lstm = structure_all(from_proto(tiny_models["lstm"]), ["int8-dynamic"])["int8-dynamic"]
+    assert gru["v_float_mac_share"] > 0.9 and lstm["v_float_mac_share"] < 0.1
+
+
+def _synthetic_rows(costs: dict, n: int, rng) -> tuple[pd.DataFrame, np.ndarray]:
+    q0 = rng.uniform(0, 1e6, size=(n, len(QUANTITIES))) * (rng.uniform(size=(n, len(QUANTITIES))) < 0.5)
+    q0[:, QUANTITIES.index("nodes")] = rng.integers(5, 100, n)
+    q1 = q0 * rng.uniform(0.3, 1.5, size=q0.shape)
+    c = np.array([costs.get(k, 1.0) for k in QUANTITIES])
+    ratio = (q1 @ c) / (q0 @ c) * np.exp(rng.normal(0, 0.01, n))
+    cols = {f"q0_{k}": q0[:, i] for i, k in enumerate(QUANTITIES)} | {f"q1_{k}": q1[:, i] for i, k in enumerate(QUANTITIES)}
+    return pd.DataFrame(cols), ratio
+
+
+def test_cost_prior_recovers_op_costs_and_round_trips():
+    rng = np.random.default_rng(0)
+    costs = {"mac_conv_u": 3.0, "mac_dw_u": 20.0, "act": 8.0, "q_act": 15.0, "dq4_w": 40.0, "nodes": 2e4}
+    X, y = _synthetic_rows(costs, 600, rng)
+    prior = CostModelPrior().fit(X, y)
+    Xt, yt = _synthetic_rows(costs, 200, rng)
+    err = np.abs(prior.predict(Xt) / yt - 1)
+    assert np.median(err) < 0.02 and np.quantile(err, 0.9) < 0.06
+    again = CostModelPrior.from_constants(prior.constants())
+    assert np.allclose(again.predict(Xt), prior.predict(Xt))
+
+
+def test_cost_prior_without_structure_is_nan_not_a_guess():
+    X = pd.DataFrame({"f_macs_total": [1e6, 2e6]})
+    prior = CostModelPrior().fit(X, np.array([1.0, 0.5]))
+    assert prior.constants() is None and np.isnan(prior.predict(X)).all()
+    assert CostModelPrior.from_constants(None).log_costs_ is None
+
+
+def test_unseen_quantity_costs_its_group_anchor():
+    rng = np.random.default_rng(1)
+    X, y = _synthetic_rows({}, 300, rng)
+    X[["q0_mac_int_rec", "q1_mac_int_rec"]] = 0.0  # never seen in training
+    prior = CostModelPrior().fit(X, y)
+    log_costs = prior.constants()["log_costs"]
+    assert math.isclose(log_costs["mac_int_rec"], 0.0, abs_tol=1e-3)  # the MAC anchor
+
+
+def test_shipped_host_bundle_predicts_with_and_without_structure(tiny_models):
+    from advisor.features import extract_features
+    from advisor.predictors.predictor import load_bundle
+
+    bundle = load_bundle("host", "onnxruntime-cpu")
+    info = bundle.manifest["structure"]
+    assert info["version"] == STRUCTURE_VERSION and info["ratio_cost_model"]["n_rows"] > 1000
+    lm = from_proto(tiny_models["depthwise_cnn"])
+    names = ["chprune10", "chprune50", "wq4", "int8-static-pc"]
+    feats = extract_features(lm).values
+    with_st = bundle.predict(feats, names, structure=structure_all(lm, names))
+    without = bundle.predict(feats, names)  # e.g. a caller that has features only
+    for a, b in zip(with_st, without, strict=True):
+        assert math.isfinite(a["ratio"]) and math.isfinite(b["ratio"])
+        lo, hi = a["ratio_interval"]
+        assert lo <= a["ratio"] <= hi
+    assert any(abs(a["ratio"] - b["ratio"]) > 1e-6 for a, b in zip(with_st, without, strict=True))
