@@ -10,7 +10,7 @@ import pytest
 
 from advisor.compression import get_setting
 from advisor.modelio import from_proto
-from advisor.predictors.priors import CostModelPrior
+from advisor.predictors.priors import CostLatencyPrior, CostModelPrior
 from advisor.predictors.structure import (
     ALL_COLUMNS,
     QUANTITIES,
@@ -71,8 +71,9 @@ def test_what_each_setting_changes(tiny_models):
 def _synthetic_rows(costs: dict, n: int, rng) -> tuple[pd.DataFrame, np.ndarray]:
     q0 = rng.uniform(0, 1e6, size=(n, len(QUANTITIES))) * (rng.uniform(size=(n, len(QUANTITIES))) < 0.5)
     q0[:, QUANTITIES.index("nodes")] = rng.integers(5, 100, n)
+    q0[:, QUANTITIES.index("nodes_shape")] = rng.integers(0, 30, n)
     q1 = q0 * rng.uniform(0.3, 1.5, size=q0.shape)
-    c = np.array([costs.get(k, 1.0) for k in QUANTITIES])
+    c = np.array([costs.get(CostModelPrior.MERGE.get(k, k), 1.0) for k in QUANTITIES])
     ratio = (q1 @ c) / (q0 @ c) * np.exp(rng.normal(0, 0.01, n))
     cols = {f"q0_{k}": q0[:, i] for i, k in enumerate(QUANTITIES)} | {f"q1_{k}": q1[:, i] for i, k in enumerate(QUANTITIES)}
     return pd.DataFrame(cols), ratio
@@ -88,6 +89,21 @@ def test_cost_prior_recovers_op_costs_and_round_trips():
     assert np.median(err) < 0.02 and np.quantile(err, 0.9) < 0.06
     again = CostModelPrior.from_constants(prior.constants())
     assert np.allclose(again.predict(Xt), prior.predict(Xt))
+
+
+def test_latency_cost_prior_recovers_absolute_costs():
+    rng = np.random.default_rng(2)
+    costs = {"mac_gemv": 2e-7, "mac_gemm": 2e-8, "mac_conv_u_n16": 6e-8, "act": 1e-7, "nodes": 2e-3,
+             "nodes_shape": 1e-3}
+    X, _ = _synthetic_rows({}, 400, rng)
+    c = np.array([costs.get(k, 3e-8) for k in QUANTITIES])
+    y = X[[f"q0_{k}" for k in QUANTITIES]].to_numpy() @ c * np.exp(rng.normal(0, 0.01, len(X)))
+    prior = CostLatencyPrior().fit(X, y)
+    err = np.abs(prior.predict(X) / y - 1)
+    assert np.median(err) < 0.02
+    logs = prior.constants()["log_costs"]
+    assert "mac_gemv" in logs and logs["mac_gemv"] > logs["mac_gemm"] + 1.5  # kept apart, unlike ratios
+    assert np.allclose(CostLatencyPrior.from_constants(prior.constants()).predict(X), prior.predict(X))
 
 
 def test_cost_prior_without_structure_is_nan_not_a_guess():

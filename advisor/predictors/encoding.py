@@ -152,6 +152,10 @@ def model_matrix(frame):
     X["x_log_params_per_mac"] = np.log((X["f_params_total"].to_numpy() + 1.0) / macs)
     X["x_log_act_bytes_per_mac"] = np.log((X["f_activation_bytes_total"].to_numpy() + 1.0) / macs)
     X["x_log_macs_per_node"] = np.log(macs / np.maximum(X["f_n_compute_nodes"].to_numpy(), 1.0))
+    from advisor.predictors.structure import Q_COLUMNS
+
+    for c in Q_COLUMNS[:len(Q_COLUMNS) // 2]:  # the original graph's op-level quantities (cost prior)
+        X[c] = frame[c].to_numpy(float) if c in frame.columns else np.nan
     return X
 
 

@@ -145,9 +145,13 @@ class CostModelPrior(ParamsMixin):
     learned on other families. Costs are relative (the scale cancels): each is a group anchor (MACs:
     fixed at 1; elements; nodes) times ``exp(delta_k)``, with an L2 pull of ``delta_k`` towards 0, so a
     quantity the training graphs never had costs what its group costs.
+
+    ``MERGE``: kinds priced together here. A setting rarely moves work between them, and held out by
+    family (the only family of batch-1 fully connected layers is the MLP) a split that cancels in a
+    ratio only adds unidentified costs; the absolute prior (``CostLatencyPrior``) keeps them apart.
     """
 
-    GROUPS = {"mac": 0, "elem": 1, "node": 2}
+    MERGE = {"mac_gemv": "mac_gemm", "nodes_shape": "nodes"}
     _START = (0.0, math.log(5.0), math.log(5e4))  # per element ~5 MACs; per node ~50k MACs of dispatch
 
     def __init__(self, shrink: float = 1.0, min_rows: int = 30):
@@ -156,63 +160,82 @@ class CostModelPrior(ParamsMixin):
 
     @staticmethod
     def _group(name: str) -> int:
-        return 0 if name.startswith("mac_") else 2 if name == "nodes" else 1
+        return 0 if name.startswith("mac_") else 2 if name.startswith("nodes") else 1
 
-    @staticmethod
-    def _matrices(X):
+    def _kinds(self) -> list[str]:
         from advisor.predictors.structure import QUANTITIES
 
-        cols0, cols1 = [f"q0_{k}" for k in QUANTITIES], [f"q1_{k}" for k in QUANTITIES]
-        if not set(cols0 + cols1) <= set(X.columns):
-            n = len(X)
-            return np.full((n, len(QUANTITIES)), np.nan), np.full((n, len(QUANTITIES)), np.nan)
-        return X[cols0].to_numpy(float), X[cols1].to_numpy(float)
+        return [k for k in QUANTITIES if k not in self.MERGE]
+
+    def _matrices(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """(q0, q1) over ``_kinds()`` (merged kinds added to their target); NaN without the columns."""
+        from advisor.predictors.structure import QUANTITIES
+
+        kinds = self._kinds()
+
+        def block(prefix):
+            cols = [f"{prefix}{k}" for k in QUANTITIES]
+            if not set(cols) <= set(X.columns):
+                return np.full((len(X), len(kinds)), np.nan)
+            raw = X[cols].to_numpy(float)
+            out = np.zeros((len(X), len(kinds)))
+            for j, k in enumerate(QUANTITIES):
+                out[:, kinds.index(self.MERGE.get(k, k))] += raw[:, j]
+            return out
+
+        return block("q0_"), block("q1_")
+
+    def _start(self) -> np.ndarray:
+        return np.asarray(self._START[1:], float)
 
     def _log_costs(self, theta: np.ndarray, groups: np.ndarray) -> np.ndarray:
         anchors = np.array([0.0, theta[0], theta[1]])
         return anchors[groups] + theta[2:]
 
-    def fit(self, X, y):
-        """``y``: measured ratios (> 0); rows without structure columns (NaN) are ignored."""
-        from scipy.optimize import least_squares
+    def _residuals(self, theta, groups, a, b, t):
+        c = np.exp(self._log_costs(theta, groups))
+        return np.log(np.maximum(b @ c, 1e-30)) - np.log(np.maximum(a @ c, 1e-30)) - t
 
-        from advisor.predictors.structure import QUANTITIES
+    def fit(self, X, y):
+        """``y``: measured values (> 0); rows without structure columns (NaN) are ignored."""
+        from scipy.optimize import least_squares
 
         q0, q1 = self._matrices(X)
         y = np.asarray(y, float)
         keep = np.isfinite(q0).all(1) & np.isfinite(q1).all(1) & np.isfinite(y) & (y > 0)
-        self.quantities_ = list(QUANTITIES)
-        groups = np.array([self._group(k) for k in QUANTITIES])
+        self.quantities_ = self._kinds()
+        groups = np.array([self._group(k) for k in self.quantities_])
         self.n_rows_ = int(keep.sum())
         if self.n_rows_ < self.min_rows:
             self.log_costs_ = None
             return self
         a, b, t = q0[keep], q1[keep], np.log(y[keep])
-        pull = math.sqrt(self.shrink)
+        pull, n_anchor = math.sqrt(self.shrink), len(self._start())
 
         def residuals(theta):
-            c = np.exp(self._log_costs(theta, groups))
-            r = np.log(np.maximum(b @ c, 1e-30)) - np.log(np.maximum(a @ c, 1e-30)) - t
-            return np.concatenate([r, pull * theta[2:]])
+            return np.concatenate([self._residuals(theta, groups, a, b, t), pull * theta[n_anchor:]])
 
-        start = np.concatenate([self._START[1:], np.zeros(len(QUANTITIES))])
+        start = np.concatenate([self._start(), np.zeros(len(self.quantities_))])
         sol = least_squares(residuals, start, loss="soft_l1", f_scale=0.1, max_nfev=300)
         self.log_costs_ = self._log_costs(sol.x, groups).tolist()
         return self
 
+    def _costs(self) -> np.ndarray | None:
+        check_fitted(self, "n_rows_")
+        return None if self.log_costs_ is None else np.exp(np.asarray(self.log_costs_, float))
+
     def predict(self, X) -> np.ndarray:
         """Prior ratio per row; NaN where the row has no structure columns or the prior is unfitted."""
-        check_fitted(self, "n_rows_")
-        q0, q1 = self._matrices(X)
-        if self.log_costs_ is None:
+        c = self._costs()
+        if c is None:
             return np.full(len(X), np.nan)
-        c = np.exp(np.asarray(self.log_costs_, float))
+        q0, q1 = self._matrices(X)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = (q1 @ c) / (q0 @ c)
         return np.where(np.isfinite(out) & (out > 0), out, np.nan)
 
     def constants(self) -> dict | None:
-        """Relative cost per unit of each quantity (MAC-anchored), or None when unfitted."""
+        """Cost per unit of each quantity (log; MAC-anchored for ratios, ms for latency), or None."""
         check_fitted(self, "n_rows_")
         if self.log_costs_ is None:
             return None
@@ -220,10 +243,40 @@ class CostModelPrior(ParamsMixin):
 
     @classmethod
     def from_constants(cls, constants: dict | None) -> CostModelPrior:
-        from advisor.predictors.structure import QUANTITIES
-
         prior = cls()
-        prior.quantities_ = list(QUANTITIES)
+        prior.quantities_ = prior._kinds()
         prior.n_rows_ = int((constants or {}).get("n_rows", 0))
-        prior.log_costs_ = None if not constants else [float(constants["log_costs"][k]) for k in QUANTITIES]
+        prior.log_costs_ = None if not constants else [float(constants["log_costs"][k]) for k in prior.quantities_]
         return prior
+
+
+class CostLatencyPrior(CostModelPrior):
+    """The uncompressed network's latency (ms) as the same additive op-level cost, ``sum_k c_k q0_k``,
+    with absolute costs (ms per MAC of each kind, per element, per node; every kind apart) fitted to
+    measured baseline latencies (log scale, soft-L1, the same pull of each cost towards its group's
+    anchor)."""
+
+    MERGE: dict = {}
+    _START = (math.log(3e-8), math.log(1.5e-7), math.log(1.5e-3))  # ~30 GMAC/s; ~1.5 us per node
+
+    def _start(self) -> np.ndarray:
+        return np.asarray(self._START, float)
+
+    def _log_costs(self, theta: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        return np.asarray(theta[:3])[groups] + theta[3:]
+
+    def _residuals(self, theta, groups, a, b, t):
+        c = np.exp(self._log_costs(theta, groups))
+        return np.log(np.maximum(a @ c, 1e-30)) - t
+
+    def _matrices(self, X) -> tuple[np.ndarray, np.ndarray]:
+        q0, _ = super()._matrices(X)
+        return q0, q0  # the original graph only
+
+    def predict(self, X) -> np.ndarray:
+        """Prior latency in ms per row; NaN where the row has no structure columns or it is unfitted."""
+        c = self._costs()
+        if c is None:
+            return np.full(len(X), np.nan)
+        out = self._matrices(X)[0] @ c
+        return np.where(np.isfinite(out) & (out > 0), out, np.nan)

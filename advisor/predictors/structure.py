@@ -88,7 +88,8 @@ def relative(base: dict, var: dict) -> dict:
         "v_log_q_act_per_mac": math.log((var["q_act"] + 1.0) / macs0),
         "v_align8_share": var["align8"], "v_align16_share": var["align16"],
         "v_d_align8": var["align8"] - base["align8"], "v_d_align16": var["align16"] - base["align16"],
-        "v_log_node_ratio": math.log(max(var["nodes"], 1.0) / max(base["nodes"], 1.0)),
+        "v_log_node_ratio": math.log(max(var["nodes"] + var["nodes_shape"], 1.0)
+                                     / max(base["nodes"] + base["nodes_shape"], 1.0)),
     }
     out.update({f"q0_{k}": base[k] for k in QUANTITIES})
     out.update({f"q1_{k}": var[k] for k in QUANTITIES})
@@ -100,8 +101,9 @@ def relative(base: dict, var: dict) -> dict:
 # narrow outputs, so halving the channels of a 24-channel layer does not halve its time.
 _WIDTHS = ((16, "n16"), (32, "n32"), (64, "n64"))
 _CONV_BUCKETS = tuple(f"mac_conv_{a}_{w}" for a in ("a16", "a8", "u") for w in ("n16", "n32", "n64", "nbig"))
-QUANTITIES = _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_mm_dyn", "mac_rec",
-                              "mac_int_conv", "mac_int_gemm", "mac_int_rec", "act", "q_act", "dq_w", "dq4_w", "nodes")
+QUANTITIES = _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv", "mac_mm_dyn",
+                              "mac_rec", "mac_int_conv", "mac_int_gemm", "mac_int_rec", "act", "q_act", "dq_w", "dq4_w", "nodes",
+                              "nodes_shape")
 Q_COLUMNS = tuple(f"q0_{k}" for k in QUANTITIES) + tuple(f"q1_{k}" for k in QUANTITIES)
 ALL_COLUMNS = COLUMNS + Q_COLUMNS
 
@@ -117,7 +119,11 @@ def graph_stats(model, inferred) -> dict:
     inits = {t.name: t for t in model.graph.initializer}
     producers = view.producers
     q = dict.fromkeys(QUANTITIES, 0.0)
-    q["nodes"] = float(len(view.compute))
+    from advisor.features.macs import RESHAPE_LIKE
+
+    # Dispatch: data-movement nodes (Reshape, Transpose, Concat, ...) apart from the ones that compute.
+    shape_nodes = sum(1 for n in view.compute if n.op_type in RESHAPE_LIKE)
+    q["nodes"], q["nodes_shape"] = float(len(view.compute) - shape_nodes), float(shape_nodes)
     compute = {id(n) for n in view.compute}
     align = np.zeros(3)  # Conv MACs: all, channels multiple of 8, of 16
     for node in view.order:
@@ -140,7 +146,7 @@ def graph_stats(model, inferred) -> dict:
     s = dict(q)
     s["macs"] = sum(v for k, v in q.items() if k.startswith("mac_"))
     s["float_macs"] = sum(q[k] for k in _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm",
-                                                        "mac_mm_dyn", "mac_rec"))
+                                                        "mac_gemv", "mac_mm_dyn", "mac_rec"))
     s["dq_weight"], s["dq4_weight"] = q["dq_w"], q["dq4_w"]
     s["align8"], s["align16"] = (align[1] / align[0], align[2] / align[0]) if align[0] else (1.0, 1.0)
     return s
@@ -163,7 +169,10 @@ def _mac_bucket(node, view, producers: dict, cost) -> str:
     if category in ("conv_depthwise", "conv_grouped"):
         ok8, ok16 = _aligned(node, view)
         return "mac_dw_a16" if ok16 else "mac_dw_a8" if ok8 else "mac_dw_u"
-    return {"gemm": "mac_gemm", "matmul_dynamic": "mac_mm_dyn", "recurrent": "mac_rec"}.get(category, "mac_gemm")
+    if category == "gemm":  # one output row (batch-1 fully connected): memory-bound, priced apart
+        out = view.concrete(node.output[0]) or []
+        return "mac_gemv" if len(out) >= 1 and view.numel(node.output[0]) == out[-1] else "mac_gemm"
+    return {"matmul_dynamic": "mac_mm_dyn", "recurrent": "mac_rec"}.get(category, "mac_gemm")
 
 
 def _macs(node, view, inits: dict, cost) -> float:
