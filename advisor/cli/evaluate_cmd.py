@@ -91,8 +91,10 @@ def render_report(report: dict, console=None) -> None:
 
     console = console or stdout_console()
     d = report["data"]
-    table = Table(title=f"Held out by family: {d['device']}/{d['runtime']}, {d['n_rows']} rows, "
-                  f"{d['n_networks']} networks, {len(d['families'])} families", title_justify="left")
+    held = (report.get("protocol") or {}).get("held_out", "family")
+    groups = "families" if held == "family" else f"groups of {held}"
+    table = Table(title=f"Held out by {held}: {d['device']}/{d['runtime']}, {d['n_rows']} rows, "
+                  f"{d['n_networks']} networks, {len(d['families'])} {groups}", title_justify="left")
     for col in ("target", "method", "n", "med|err|", "p90|err|", "within", "rho/net", "cov90"):
         table.add_column(col, justify="left" if col in ("target", "method") else "right", no_wrap=True)
     for target, t in report["targets"].items():
@@ -111,7 +113,7 @@ def render_report(report: dict, console=None) -> None:
                       f"rho/net {_fmt(ceiling.get('spearman_median'))}")
     console.print(f"energy: {report.get('energy', {}).get('mode')}; families: {', '.join(d['families'])}")
     console.print("rho/net: median over networks of the Spearman correlation across its settings; cov90: "
-                  "coverage of nominal 90% intervals calibrated without the held-out family")
+                  "coverage of nominal 90% intervals calibrated without the held-out group")
 
 
 def _clean(obj):

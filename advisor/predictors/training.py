@@ -31,6 +31,7 @@ class Selection:
     records: list
     frame: object  # pandas.DataFrame from dataset.records_to_frame
     all_records: list
+    group_by: str | None = None  # record field whose values replace the architecture family as CV groups
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def select(paths, device: str | None, runtime: str | None, group_by: str | None 
                         "with --settings including none.")
     if group_by:
         frame = frame.assign(family=frame["model_sha"].map(_groups(mine, group_by)).fillna("unknown"))
-    return Selection(dev, rt, mine, frame.reset_index(drop=True), records)
+    return Selection(dev, rt, mine, frame.reset_index(drop=True), records, group_by)
 
 
 def _groups(records, group_by: str) -> dict:
@@ -114,8 +115,10 @@ def evaluate_selection(sel: Selection, repeats: list | None = None, xgb_params=N
     oof = cross_validate(sel.frame, known_settings(sel.frame), spec, xgb_params, progress)
     df = sel.frame.join(oof)
     reps = dataset.repeat_differences(sel.all_records, repeats)
+    cv = "leave-one-family-out (architecture families; never random rows)" if not sel.group_by else \
+        f"leave-one-group-out, groups = record field '{sel.group_by}' (never random rows)"
     report = {"data": _data_summary(sel), "protocol": {
-        "cv": "leave-one-family-out (architecture families; never random rows)", "nominal_coverage": 1 - ALPHA_DEFAULT,
+        "cv": cv, "held_out": sel.group_by or "family", "nominal_coverage": 1 - ALPHA_DEFAULT,
         "intervals": "calibrated on the out-of-fold residuals of the other families only"},
         "targets": summarize(df, ALPHA_DEFAULT), "per_family_ratio": per_family(df),
         "noise_floor": noise_floor(sel.frame, reps), "energy": spec}
