@@ -163,6 +163,7 @@ def _bundle_summary(bundle) -> dict:
     return {"path": str(bundle.path), "training": m.get("training_summary") or {k: m.get(k) for k in
             ("n_records", "n_networks", "families", "training_data_hash") if k in m},
             "evaluation": m.get("evaluation_headline") or {}, "interval_method": m.get("conformal", {}).get("method"),
+            "held_out": ((m.get("evaluation") or {}).get("protocol") or {}).get("held_out", "family"),
             "calibration": _calibration_summary(m.get("calibration"))}
 
 
@@ -253,8 +254,10 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
 def _sureness(ev: dict, pred: Prediction) -> str:
     """The bundle's training data and its held-out-family error on the figures the choice rests on."""
     tr = pred.bundle.get("training") or {}
+    held = pred.bundle.get("held_out", "family")
+    groups = f" ({len(tr.get('families') or [])} families)" if held == "family" else ""
     text = (f"Evidence: predictor bundle for {pred.device}/{pred.runtime} trained on {tr.get('n_records', '?')} "
-            f"records of {tr.get('n_networks', '?')} networks ({len(tr.get('families') or [])} families).")
+            f"records of {tr.get('n_networks', '?')} networks{groups}.")
     cal = pred.bundle.get("calibration")
     if cal:
         text += (f" Its model was learned on {cal['base']} and adapted by {cal['method']}"
@@ -270,7 +273,19 @@ def _sureness(ev: dict, pred: Prediction) -> str:
         parts.append(f"{label} median error {err:.3g}{unit}, {100 * e['within_tol']:.0f}% within "
                      f"{e['tolerance']}, 90% intervals covered {100 * e['coverage']:.0f}%")
     if parts:
-        text += " With whole families held out: " + "; ".join(parts) + "."
+        how = {"family": "whole families", "model.name": "each network"}.get(held, f"each '{held}' group")
+        text += f" With {how} held out: " + "; ".join(parts) + "."
+    transfer = []
+    if ev.get("board_factor"):
+        b = ev["board_factor"]
+        transfer.append(f"board factor {b['median_abs_err_pct']:.2g}% median error with each of its {b['n']} "
+                        "same-network pairs held out")
+    if ev.get("fp16_latency"):
+        f = ev["fp16_latency"]
+        transfer.append(f"fp16 latency {f['median_abs_err_pct']:.2g}% median error with each of {f['n']} "
+                        "published networks held out")
+    if transfer:
+        text += " Transfer: " + "; ".join(transfer) + "."
     return text
 
 

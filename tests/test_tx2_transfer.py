@@ -93,3 +93,14 @@ def test_recommend_cli_tx2_ort_trt(mobilenet):
     doc = json.loads(r.stdout)
     assert [c["setting"] for c in doc["candidates"]] == ["none", "fp16"]
     assert doc["recommendation"]["setting"] == "fp16"  # under a loose budget the fast path wins
+
+
+def test_evidence_names_how_the_figures_were_held_out():
+    from advisor.api import recommend
+    from advisor.decision import Constraints
+
+    ex, budget = ROOT / "examples" / "resnet8.onnx", Constraints(max_latency_ms=50.0)
+    tf = recommend(ex, "jetson-tx2", budget, runtime="tensorflow")
+    assert "With each network held out" in tf.reason
+    trt = recommend(ex, "jetson-tx2", budget, runtime="onnxruntime-tensorrt")
+    assert "same-network pairs held out" in trt.reason and "fp16 latency" in trt.reason
