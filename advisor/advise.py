@@ -113,9 +113,14 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     names = [n for n in setting_names() if n in bundle.manifest.get("known_settings", setting_names())]
     reasons = {n: get_setting(n).check(lm) for n in names}
     usable = [n for n in names if not reasons[n]]
-    rows = {r["setting"]: r for r in bundle.predict(feats.values, usable, structure=_structure(lm, usable))}
+    structure, sizes = _structure_and_size(lm, usable)
+    rows = {r["setting"]: r for r in bundle.predict(feats.values, usable, structure=structure)}
     measured = _measure_accuracy(lm, [n for n in names if not reasons[n]], data) if data else {}
-    cands = [_candidate(n, reasons[n], rows.get(n), dev, runtime, lm, measured, estimate_size_bytes) for n in names]
+
+    def size_fn(lm, name):  # one replay per setting serves both the structure features and the size
+        return sizes[name] if sizes.get(name) is not None else estimate_size_bytes(lm, name)
+
+    cands = [_candidate(n, reasons[n], rows.get(n), dev, runtime, lm, measured, size_fn) for n in names]
     model = {"path": str(model_path), "sha256": file_sha256(model_path), "params": feats.params_total,
              "macs": feats.macs_total, "name": Path(model_path).stem}
     # No budgets here: every applicable setting is feasible, and the Pareto front is marked.
@@ -123,16 +128,18 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
                       candidates=tuple(assess(cands, Constraints())), measured_accuracy=bool(data))
 
 
-def _structure(lm, names: list[str]) -> dict:
-    """What each setting does to the graph (the ratio predictor's best inputs); {} if the replay fails."""
-    from advisor.predictors.structure import structure_all
+def _structure_and_size(lm, names: list[str]) -> tuple[dict, dict]:
+    """What each setting does to the graph (the ratio predictor's best inputs) and its size, from one
+    replay; ({}, {}) if the replay fails (the bundle then predicts from model features alone and sizes
+    are estimated setting by setting)."""
+    from advisor.predictors.structure import structure_and_size
 
     try:
-        return structure_all(lm, names)
+        return structure_and_size(lm, names)
     except Exception as exc:  # an aid to prediction: without it the bundle still predicts, less precisely
         print(f"note: structure replay failed ({type(exc).__name__}); predicting from model features only",
               file=sys.stderr)
-        return {}
+        return {}, {}
 
 
 def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn) -> Candidate:

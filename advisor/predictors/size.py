@@ -114,6 +114,12 @@ class _Context:
 
 
 def _estimate(ctx: _Context, setting_name: str) -> int:
+    return serialized_bytes(replay(ctx, setting_name))
+
+
+def replay(ctx: _Context, setting_name: str) -> onnx.ModelProto:
+    """The hollow model ``setting_name`` would produce from ``ctx``'s model (NotApplicableError with the
+    setting's reason when it does not apply)."""
     from advisor.compression import get_setting
 
     setting = get_setting(setting_name)
@@ -122,7 +128,7 @@ def _estimate(ctx: _Context, setting_name: str) -> int:
         reason = "quantizing models over 2 GiB (external data) is not supported"
     if reason:
         raise NotApplicableError(f"Setting '{setting_name}' does not apply: {reason}")
-    return serialized_bytes(_structure(ctx, setting))
+    return _structure(ctx, setting)
 
 
 def _uses_ort_quantizer(setting) -> bool:

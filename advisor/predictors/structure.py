@@ -51,30 +51,33 @@ _EPS = 1e-9
 
 
 def structure_all(lm: LoadedModel, names=None) -> dict:
-    """Setting name -> {"version": STRUCTURE_VERSION, column: value for ``ALL_COLUMNS``}, or None where
-    the setting does not apply (or its replay fails: the predictors then do without); every
-    registered setting when ``names`` is None. One hollow copy of the model serves every setting."""
+    """Setting name -> structure features (see ``structure_and_size``), or None where it does not apply."""
+    return structure_and_size(lm, names)[0]
+
+
+def structure_and_size(lm: LoadedModel, names=None) -> tuple[dict, dict]:
+    """(setting name -> {"version": STRUCTURE_VERSION, column: value for ``ALL_COLUMNS``}, or None where
+    the setting does not apply or its replay fails; setting name -> the size model's bytes, or None) for
+    every registered setting when ``names`` is None. One hollow copy of the model serves every setting,
+    and each setting is replayed once for both."""
     import onnx
 
-    from advisor.compression import get_setting, setting_names
-    from advisor.predictors.size import _Context, _structure
+    from advisor.compression import setting_names
+    from advisor.predictors.size import _Context, replay, serialized_bytes
 
     ctx = _Context.of(lm)
     base = graph_stats(ctx.hollow, lm.inferred)
-    out = {}
+    out, sizes = {}, {}
     for name in names if names is not None else setting_names():
-        setting = get_setting(name)
-        if setting.check(ctx.proxy()):
-            out[name] = None
-            continue
+        out[name] = sizes[name] = None
         try:
-            variant = ctx.hollow if name == "none" else _structure(ctx, setting)
+            variant = replay(ctx, name)
         except (NotApplicableError, AdvisorError):
-            out[name] = None
             continue
+        sizes[name] = serialized_bytes(variant)
         inferred = onnx.shape_inference.infer_shapes(variant, strict_mode=False, data_prop=True)
         out[name] = {"version": STRUCTURE_VERSION, **relative(base, graph_stats(variant, inferred))}
-    return out
+    return out, sizes
 
 
 def relative(base: dict, var: dict) -> dict:
