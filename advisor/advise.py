@@ -171,7 +171,17 @@ def _bundle_summary(bundle) -> dict:
             ("n_records", "n_networks", "families", "training_data_hash") if k in m},
             "evaluation": m.get("evaluation_headline") or {}, "interval_method": m.get("conformal", {}).get("method"),
             "held_out": ((m.get("evaluation") or {}).get("protocol") or {}).get("held_out", "family"),
+            "noise_floor": _noise_summary((m.get("evaluation") or {}).get("noise_floor")),
             "calibration": _calibration_summary(m.get("calibration"))}
+
+
+def _noise_summary(nf: dict | None) -> dict | None:
+    """How well a repeat measurement agrees with the original (the ceiling for any predictor), if known."""
+    rep = (nf or {}).get("repeat") or {}
+    if rep.get("ratio_within_10pct") is None:
+        return None
+    return {"ratio_within_10pct": rep["ratio_within_10pct"], "ratio_spearman_median": rep.get("ratio_spearman_median"),
+            "n_ratio_pairs": rep.get("n_ratio_pairs")}
 
 
 def _calibration_summary(cal: dict | None) -> dict | None:
@@ -282,6 +292,10 @@ def _sureness(ev: dict, pred: Prediction) -> str:
     if parts:
         how = {"family": "whole families", "model.name": "each network"}.get(held, f"each '{held}' group")
         text += f" With {how} held out: " + "; ".join(parts) + "."
+        noise = pred.bundle.get("noise_floor")
+        if noise:
+            text += (f" Noise floor: a repeat measurement's ratio is within ±10% of the original for "
+                     f"{100 * noise['ratio_within_10pct']:.0f}% of {noise['n_ratio_pairs']} variants.")
     transfer = []
     if ev.get("board_factor"):
         b = ev["board_factor"]

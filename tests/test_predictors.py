@@ -128,6 +128,23 @@ def test_load_profiles_gz_and_repeats(tmp_path, records):
     assert stats["n_pairs"] == 20 and stats["latency_pct"] == pytest.approx(100 * 0.1 / 1.05, rel=1e-6)
 
 
+def test_repeat_ceiling_within_and_ranking(records):
+    """A repeat that scales every ratio by 1.05 keeps all within ±10% and every ranking; one that
+    reverses each network's order keeps none of the rankings."""
+    variants = [r for r in records if r["status"] == "ok" and (r.get("ratio") or {}).get("ratio_median")]
+    scaled = json.loads(json.dumps(variants))
+    for r in scaled:
+        r["ratio"]["ratio_median"] *= 1.05
+    same = dataset.repeat_differences(variants, scaled)
+    assert same["ratio_within_10pct"] == 1.0 and same["ratio_spearman_median"] == pytest.approx(1.0)
+    assert same["n_rank_networks"] >= 1
+    flipped = json.loads(json.dumps(variants))
+    for r in flipped:
+        r["ratio"]["ratio_median"] = 1.0 / r["ratio"]["ratio_median"]
+    worse = dataset.repeat_differences(variants, flipped)
+    assert worse["ratio_spearman_median"] < 0 and worse["ratio_within_10pct"] < 1.0
+
+
 def test_setting_encoding():
     from advisor.compression import setting_names
 

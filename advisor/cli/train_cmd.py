@@ -30,6 +30,9 @@ def train(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = 
           group_by: Annotated[str | None, typer.Option("--group-by", help="Hold out groups given by this "
                               "dotted record field (e.g. setting.provenance.folder) instead of architecture "
                               "families.")] = None,
+          repeat: Annotated[list[Path] | None, typer.Option("--repeat", help="Records re-measuring the same "
+                            "record ids in another session: the manifest's noise floor then says how well a "
+                            "repeat measurement agrees with the original.")] = None,
           ) -> None:
     """Fit predictors on one device/runtime's profiles, evaluate them by family, and write a JSON bundle.
 
@@ -47,7 +50,8 @@ def train(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = 
         _calibrate(list(profiles) + list(more or []), device, runtime, calibrate_from, out, command, json_out)
         return
     result = train_bundle(list(profiles) + list(more or []), device, runtime, out, command=command,
-                          progress=lambda msg: err.print(f"[dim]{msg}[/dim]"), group_by=group_by)
+                          progress=lambda msg: err.print(f"[dim]{msg}[/dim]"), group_by=group_by,
+                          repeat_paths=repeat)
     if json_out:
         from advisor.predictors.predictor import clean_json
 

@@ -197,7 +197,10 @@ def repeat_differences(records: list[dict], repeats: list[dict] | None = None) -
     """Median absolute % difference between repeated measurements of the same record id.
 
     Repeats are records sharing a ``record_id`` within ``records`` (e.g. the same sweep in two files)
-    or between ``records`` and ``repeats``. Returns ``{"n_pairs", "ratio_pct", "latency_pct"}``.
+    or between ``records`` and ``repeats``. Returns ``{"n_pairs", "ratio_pct", "latency_pct"}`` plus
+    what a perfect predictor of the original could at best score against the repeat: the share of
+    repeated ratios within ±10% of the original (``ratio_within_10pct``) and the median over networks
+    (>= 3 repeated settings) of the Spearman correlation of their ratios (``ratio_spearman_median``).
     """
 
     first: dict[str, dict] = {}
@@ -208,13 +211,27 @@ def repeat_differences(records: list[dict], repeats: list[dict] | None = None) -
         prev = first.setdefault(rec["record_id"], rec)
         if prev is not rec:
             pairs.append((prev, rec))
-    ratio_d, lat_d = [], []
+    ratio_d, lat_d, rel, by_net = [], [], [], {}
     for a, b in pairs:
         lat_d.append(_pct_diff(a["latency"]["median_ms"], b["latency"]["median_ms"]))
         ra, rb = (a.get("ratio") or {}).get("ratio_median"), (b.get("ratio") or {}).get("ratio_median")
         if ra and rb:
             ratio_d.append(_pct_diff(ra, rb))
-    return {"n_pairs": len(pairs), "ratio_pct": _median(ratio_d), "latency_pct": _median(lat_d)}
+            rel.append(abs(rb / ra - 1.0))
+            by_net.setdefault(a["model"]["sha256"], []).append((ra, rb))
+    rhos = [_spearman(v) for v in by_net.values() if len(v) >= 3]
+    return {"n_pairs": len(pairs), "ratio_pct": _median(ratio_d), "latency_pct": _median(lat_d),
+            "n_ratio_pairs": len(rel), "ratio_within_10pct": (sum(r <= 0.1 for r in rel) / len(rel)) if rel else None,
+            "n_rank_networks": len(rhos), "ratio_spearman_median": _median(rhos)}
+
+
+def _spearman(pairs: list[tuple[float, float]]) -> float:
+    """Spearman correlation of the repeat's ratios with the original's across one network's settings."""
+    from scipy.stats import spearmanr
+
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    rho = spearmanr(a, b).statistic
+    return float(rho) if rho == rho else 0.0  # a constant column has no ranking: counts as 0
 
 
 def _median(values: list[float]) -> float | None:

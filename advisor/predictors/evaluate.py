@@ -168,7 +168,9 @@ def noise_floor(frame, repeat_stats: dict | None) -> dict:
         return {**out, "baseline_latency_pct": _baseline_repeats(frame),
                 "method": "repeats: median abs % difference between repeated measurements",
                 "n": repeat_stats["n_pairs"], "ratio_pct": repeat_stats["ratio_pct"],
-                "latency_pct": repeat_stats["latency_pct"]}
+                "latency_pct": repeat_stats["latency_pct"],
+                "repeat": {k: repeat_stats.get(k) for k in ("n_ratio_pairs", "ratio_within_10pct", "n_rank_networks",
+                                                              "ratio_spearman_median")}}
     ci = ci[np.isfinite(ci)]
     return {**out, "baseline_latency_pct": _baseline_repeats(frame), "method": "no repeats: median half-width of each record's ratio 95% CI, % of the ratio",
             "n": int(len(ci)), "ratio_pct": float(np.median(ci)) if len(ci) else None, "latency_pct": None}

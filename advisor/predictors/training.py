@@ -160,11 +160,13 @@ def conformal_quantiles(df) -> dict:
 
 
 def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", xgb_params=None,
-                 progress=None, group_by: str | None = None) -> TrainResult:
-    """Evaluate (grouped CV), fit on all rows, and write the bundle to ``out`` (default: user folder)."""
+                 progress=None, group_by: str | None = None, repeat_paths=None) -> TrainResult:
+    """Evaluate (grouped CV), fit on all rows, and write the bundle to ``out`` (default: user folder).
+    ``repeat_paths``: records re-measuring the same ids, for the noise floor in the manifest."""
     t0 = time.perf_counter()
     sel = select(paths, device, runtime, group_by)
-    report, df = evaluate_selection(sel, xgb_params=xgb_params, progress=progress)
+    repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
+    report, df = evaluate_selection(sel, repeats, xgb_params=xgb_params, progress=progress)
     if progress:
         progress("fitting on all rows")
     spec = report["energy"]
