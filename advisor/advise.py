@@ -120,7 +120,8 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     def size_fn(lm, name):  # one replay per setting serves both the structure features and the size
         return sizes[name] if sizes.get(name) is not None else estimate_size_bytes(lm, name)
 
-    cands = [_candidate(n, reasons[n], rows.get(n), dev, runtime, lm, measured, size_fn) for n in names]
+    cands = [_candidate(n, reasons[n], rows.get(n), dev, runtime, lm, measured, size_fn, structure.get(n))
+             for n in names]
     model = {"path": str(model_path), "sha256": file_sha256(model_path), "params": feats.params_total,
              "macs": feats.macs_total, "name": Path(model_path).stem}
     # No budgets here: every applicable setting is feasible, and the Pareto front is marked.
@@ -142,13 +143,14 @@ def _structure_and_size(lm, names: list[str]) -> tuple[dict, dict]:
         return {}, {}
 
 
-def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn) -> Candidate:
+def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn, structure=None) -> Candidate:
     from advisor.devices import setting_support
 
     if reason:
         return Candidate(setting=name, applicable=False, notes=(reason,))
     supported, beneficial, why = setting_support(dev, runtime, name)
     notes = [] if beneficial is not False or name == "none" else [why]
+    notes += structure_notes(structure)
     if not supported:
         return Candidate(setting=name, applicable=False, notes=(f"not supported on {dev.name}/{runtime}: {why}",))
     acc, acc_iv, acc_src = row.get("accuracy_drop_pct"), None, row.get("accuracy_source")
@@ -159,6 +161,24 @@ def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn) -> Candid
                      energy_is_estimate=bool(row.get("energy_is_estimate", True)),
                      size_bytes=float(size_fn(lm, name)), accuracy_drop_pct=acc, accuracy_drop_interval=acc_iv,
                      accuracy_source=acc_src, notes=tuple(notes))
+
+
+def structure_notes(st: dict | None) -> list[str]:
+    """What the setting does to this graph that moves latency against the MAC count, in words."""
+    if not st:
+        return []
+    out = []
+    for m in (8, 16):
+        before, after = st[f"v_align{m}_share"] - st[f"v_d_align{m}"], st[f"v_align{m}_share"]
+        if before - after >= 0.25:
+            out.append(f"leaves channel counts that are not multiples of {m} (Conv MACs in such layers {before:.0%} -> "
+                       f"{after:.0%}): blocked convolution kernels may no longer apply, so it can be slower than its "
+                       f"{1 - st['v_mac_ratio']:.0%} MAC cut suggests")
+            break
+    if st["v_log_dq_weight_per_mac"] > -4.0 or st["v_log_dq4_weight_per_mac"] > -4.0:
+        per_mac = math.exp(max(st["v_log_dq_weight_per_mac"], st["v_log_dq4_weight_per_mac"]))
+        out.append(f"de-quantizes its weights on every run ({per_mac:.2g} weight elements per MAC)")
+    return out
 
 
 def _tuple(v):
