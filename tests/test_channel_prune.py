@@ -289,3 +289,20 @@ def test_chprune50_is_faster_on_a_dense_cpu_runtime():
                 times[k].append(time.perf_counter() - t0)
     ratio = float(np.median(times[1]) / np.median(times[0]))
     assert ratio < 0.85, f"pruned/baseline median latency {ratio:.2f}"
+
+
+def test_aligned_pruning_keeps_multiples_of_eight(tiny_models):
+    from advisor.compression import get_setting
+    from advisor.compression.channel_prune import n_keep
+    from advisor.modelio import from_proto
+    from advisor.predictors.structure import structure_all
+
+    assert [n_keep(32, 0.25, 8), n_keep(64, 0.5, 8), n_keep(29, 0.1, 8), n_keep(12, 0.25, 8)] == [24, 32, 24, 8]
+    assert n_keep(6, 0.5, 8) == n_keep(6, 0.5) == 3  # narrower than the alignment: the plain rule
+    lm = from_proto(tiny_models["plain_cnn"])
+    st = structure_all(lm, ["chprune25", "chprune25-a8"])
+    assert st["chprune25"]["v_align8_share"] < 0.5 <= st["chprune25-a8"]["v_align8_share"]
+    result = get_setting("chprune25-a8").apply(lm)
+    for init in result.model.graph.initializer:
+        if len(init.dims) == 4:  # every Conv keeps a multiple of 8 output channels
+            assert init.dims[0] % 8 == 0, (init.name, list(init.dims))

@@ -26,6 +26,8 @@ for _pct in (50, 75, 90):
     _builtin(f"sparse{_pct}", "advisor.compression.sparsity:MagnitudePruning", sparsity=_pct / 100)
 for _pct in (10, 25, 50):
     _builtin(f"chprune{_pct}", "advisor.compression.channel_prune:ChannelPruning", ratio=_pct / 100)
+for _pct in (25, 50):  # the same, keeping multiples of 8 channels per group (blocked kernels stay usable)
+    _builtin(f"chprune{_pct}-a8", "advisor.compression.channel_prune:ChannelPruning", ratio=_pct / 100, align=8)
 for _pct in (25, 50):
     _builtin(f"chprune{_pct}+int8-static-pc", "advisor.compression.combined:Pipeline",
              steps=(f"chprune{_pct}", "int8-static-pc"))

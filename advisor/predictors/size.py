@@ -151,7 +151,7 @@ def _structure(ctx: _Context, setting) -> onnx.ModelProto:
     if kind is weight_only.WeightOnly:
         return _weight_only(_copy(ctx.hollow), setting.bits)
     if kind is channel_prune.ChannelPruning:
-        return _channel_prune(_copy(ctx.hollow), ctx.trace(), setting.ratio)
+        return _channel_prune(_copy(ctx.hollow), ctx.trace(), setting.ratio, getattr(setting, "align", 1))
     if kind is quantize.DynamicInt8:
         return _dynamic(*ctx.pre_processed())
     if kind is quantize.StaticInt8:

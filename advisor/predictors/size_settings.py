@@ -131,14 +131,14 @@ def _weight_only(h: onnx.ModelProto, bits: int) -> onnx.ModelProto:
 
 # --- channel pruning (advisor.compression.channel_prune) ------------------------------------------
 
-def _channel_prune(h: onnx.ModelProto, cg, ratio: float) -> onnx.ModelProto:
+def _channel_prune(h: onnx.ModelProto, cg, ratio: float, align: int = 1) -> onnx.ModelProto:
     """channel_prune.rewrite's edits (``cg``: the model's ChannelGraph) with sizes only: how many channels
     a group keeps depends on the ratio alone (n_keep), not on which the L1 scores pick."""
     from advisor.compression.channel_groups import constant_tensors, kept_indices
     from advisor.compression.channel_prune import n_keep
 
-    keep = {root: np.arange(n_keep(cg.sizes[root], ratio)) for root in cg.groups()
-            if root not in cg.reasons and n_keep(cg.sizes[root], ratio) < cg.sizes[root]}
+    keep = {root: np.arange(n_keep(cg.sizes[root], ratio, align)) for root in cg.groups()
+            if root not in cg.reasons and n_keep(cg.sizes[root], ratio, align) < cg.sizes[root]}
     g = h.graph
     consts = constant_tensors(g)
     writer = _size_writer()(g)
