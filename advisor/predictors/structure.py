@@ -222,5 +222,13 @@ def _aligned(node, view) -> tuple[float, float]:
 
 
 def frame_columns(structures: list) -> dict:
-    """Column name -> values (NaN where a row has no structure) for a list of per-row dicts/None."""
-    return {c: np.array([float(s[c]) if s and c in s else np.nan for s in structures]) for c in ALL_COLUMNS}
+    """Column name -> values (NaN where a row has no structure, or a value is not a finite number: records
+    may come from anywhere) for a list of per-row dicts/None."""
+    return {c: np.array([_number(s.get(c)) if isinstance(s, dict) else np.nan for s in structures])
+            for c in ALL_COLUMNS}
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return np.nan
+    return float(value) if math.isfinite(value) else np.nan
