@@ -27,7 +27,7 @@
 #
 #     .venv/bin/python notebooks/characterisation.py [--data FILE.jsonl.gz ...] [--out DIR]
 #
-# The defaults are `datasets/host-cpu/*.jsonl.gz` and `notebooks/figures/`. The run writes PNG figures,
+# The defaults are `datasets/host-cpu/*.jsonl.gz` (without the `repeat-*` noise-floor files) and `notebooks/figures/`. The run writes PNG figures,
 # `summary.json`, `summary.md` and `per_network.csv` into the output folder.
 
 # %%
@@ -111,7 +111,9 @@ def data_files(paths: list[Path] | None) -> list[Path]:
         paths, pattern = [ROOT / "datasets" / "host-cpu"], "*.jsonl.gz"
     files: list[Path] = []
     for p in paths:
-        files += sorted(p.glob(pattern)) if p.is_dir() else [p]
+        # repeat-*.jsonl.gz re-measure the same items in another session, for noise floors only: mixing them in
+        # would pair a variant with a baseline measured in a different session.
+        files += sorted(f for f in p.glob(pattern) if not f.name.startswith("repeat-")) if p.is_dir() else [p]
     missing = [str(f) for f in files if not f.is_file()]
     files = [f for f in files if f.is_file() and f.name.endswith((".jsonl", ".jsonl.gz"))]
     if missing or not files:
