@@ -22,8 +22,14 @@ carry over to families it never saw:
   channels leaves 29 and can make a network *slower*.
 - ``v_log_node_ratio``: compute nodes of the variant / of the original.
 
-``STRUCTURE_VERSION`` is written into each bundle's manifest; bundles trained without these columns
-see them as missing values (trees never split on a column that was all missing in training).
+Beside these, ``q0_*`` / ``q1_*`` hold the op-level ``QUANTITIES`` of the original and the variant
+(float Conv MACs by channel alignment and output width, depthwise, GEMM/GEMV, attention and recurrent
+MACs, integer MACs, activation elements written and converted, weights de-quantized per run, compute
+and data-movement nodes): the inputs of the cost-model priors (``advisor.predictors.priors``).
+
+``STRUCTURE_VERSION`` is written into each record and each bundle's manifest; a record of another
+version counts as having none. Bundles trained without these columns see them as missing values
+(trees never split on a column that was all missing in training).
 """
 from __future__ import annotations
 
@@ -35,7 +41,6 @@ from advisor.errors import AdvisorError, NotApplicableError
 from advisor.modelio import LoadedModel
 
 STRUCTURE_VERSION = 1
-PREFIX = "v_"
 COLUMNS = ("v_mac_ratio", "v_float_mac_share", "v_log_dq_weight_per_mac", "v_log_dq4_weight_per_mac",
            "v_log_q_act_per_mac", "v_align8_share", "v_align16_share", "v_d_align8", "v_d_align16",
            "v_log_node_ratio")
@@ -47,7 +52,6 @@ _INT_OPS = frozenset({"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMat
 _FLOAT_MAC_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN", "FusedConv",
                             "FusedGemm", "FusedMatMul"})
 _INT4 = frozenset({22, 21})  # onnx.TensorProto.INT4, UINT4
-_EPS = 1e-9
 
 
 def structure_all(lm: LoadedModel, names=None) -> dict:
