@@ -61,6 +61,7 @@ def _locate(name: str, sha: str, dirs: list[Path], work: Path) -> Path | None:
 
 
 def main() -> int:
+    from advisor.errors import AdvisorError
     from advisor.modelio import load_model
     from advisor.predictors.structure import STRUCTURE_VERSION, structure_all
 
@@ -71,7 +72,11 @@ def main() -> int:
     args = ap.parse_args()
     cache: dict[str, dict | None] = {}
     for path in args.files:
-        records = _read(path)
+        try:
+            records = _read(path)
+        except (OSError, ValueError, EOFError) as exc:
+            print(f"error: cannot read profile records from '{path}': {exc}", file=sys.stderr)
+            return 1
         added = missing = 0
         for rec in records:
             st = rec["setting"].get("structure")
@@ -80,7 +85,11 @@ def main() -> int:
             sha = rec["model"]["sha256"]
             if sha not in cache:
                 model = _locate(rec["model"].get("name", ""), sha, args.models, args.work)
-                cache[sha] = structure_all(load_model(model)) if model else None
+                try:
+                    cache[sha] = structure_all(load_model(model)) if model else None
+                except AdvisorError as exc:  # an unreadable model costs its records' structure, not the run
+                    print(f"{model}: {exc}", file=sys.stderr)
+                    cache[sha] = None
             found = (cache[sha] or {}).get(rec["setting"]["name"])
             if found:
                 rec["setting"]["structure"] = found
