@@ -24,7 +24,7 @@ ADVISOR = str(Path(sys.executable).with_name("advisor"))
 
 def held_out_profiles(families: set[str], out: Path) -> None:
     with gzip.open(out, "wt") as dst:
-        for name in ("generated", "trained", "aligned"):
+        for name in ("generated", "trained", "aligned", "dense"):
             with gzip.open(ROOT / "datasets" / "host-cpu" / f"{name}.jsonl.gz", "rt") as src:
                 for line in src:
                     if json.loads(line)["model"]["family"] not in families:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = [REPO / "datasets" / "host-cpu" / f for f in ("generated.jsonl.gz", "trained.jsonl.gz", "aligned.jsonl.gz")]
+DATA = [REPO / "datasets" / "host-cpu" / f for f in ("generated.jsonl.gz", "trained.jsonl.gz", "aligned.jsonl.gz", "dense.jsonl.gz")]
 
 
 def main() -> int:

@@ -8,7 +8,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from advisor.zoo.generator_space_cnn import expanded_width, inception_widths, mid_width, se_width
+from advisor.zoo.generator_space_cnn import (
+    dense_transition_width,
+    expanded_width,
+    inception_widths,
+    mid_width,
+    se_width,
+)
 
 _ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
@@ -166,6 +172,33 @@ def build_multibranch(p: dict) -> nn.Module:
     return nn.Sequential(*layers, *_head(cin, p["classes"]))
 
 
+class DenseLayer(nn.Module):
+    """DenseNet layer: its ``growth`` new channels concatenated to everything before it."""
+
+    def __init__(self, p: dict, cin: int) -> None:
+        super().__init__()
+        k, act = p["growth"], p["activation"]
+        body = [conv(cin, 4 * k, 1, act=act), conv(4 * k, k, 3, act=act)] if p["bottleneck"] else \
+            [conv(cin, k, 3, act=act)]
+        self.body = nn.Sequential(*body)
+
+    def forward(self, x):
+        return torch.cat([x, self.body(x)], 1)
+
+
+def build_dense(p: dict) -> nn.Module:
+    layers, c = _stem(p, p["stem_width"]), p["stem_width"]
+    for i, n in enumerate(p["layers"]):
+        for _ in range(n):
+            layers.append(DenseLayer(p, c))
+            c += p["growth"]
+        if i + 1 < len(p["layers"]):
+            w = dense_transition_width(c, p["compression"])
+            layers += [conv(c, w, 1, act=p["activation"]), nn.AvgPool2d(2)]
+            c = w
+    return nn.Sequential(*layers, *_head(c, p["classes"]))
+
+
 def build_se(p: dict) -> nn.Module:
     return build_residual(p) if p["base"] == "residual" else build_depthwise(p)
 
@@ -202,7 +235,7 @@ def calibrate_bn(module: nn.Module, example: torch.Tensor) -> None:
 
 
 BUILDERS = {"plain": build_plain, "residual": build_residual, "depthwise": build_depthwise,
-            "multibranch": build_multibranch, "squeeze-excite": build_se}
+            "multibranch": build_multibranch, "squeeze-excite": build_se, "dense": build_dense}
 
 
 def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:

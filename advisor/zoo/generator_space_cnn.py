@@ -275,3 +275,47 @@ def estimate_se(p: dict) -> tuple[int, int]:
 def describe_se(p: dict) -> str:
     text = describe_residual(p) if p["base"] == "residual" else describe_depthwise(p)
     return "SE " + text
+
+
+# --- dense (DenseNet-like) ----------------------------------------------------------------------
+
+def dense_transition_width(c: int, compression: float) -> int:
+    """Channels a transition layer keeps of a dense block's ``c`` concatenated channels."""
+    return ch(c * compression, lo=8, hi=1024)
+
+
+def sample_dense(d: Draw, wm: float) -> dict:
+    r = resolution(d)
+    stem = _sample_stem(d, r)
+    hw = _up(_up(r, stem["stem_stride"]), 2 if stem["stem_pool"] else 1)
+    blocks = d.integer(2, max(2, min(4, _n_downs(hw) + 1)))
+    growth = ch(d.log_uniform(6, 32) * wm, lo=4, hi=64)
+    return {"resolution": r, **stem, "growth": growth, "stem_width": ch(2 * growth, lo=8, hi=128),
+            "layers": [d.integer(2, 6) for _ in range(blocks)], "bottleneck": d.chance(0.5),
+            "compression": d.pick((0.5, 1.0), (0.7, 0.3)),
+            "activation": d.pick(_CNN_ACTS, (0.6, 0.1, 0.1, 0.2)), "classes": classes(d)}
+
+
+def estimate_dense(p: dict) -> tuple[int, int]:
+    t, k = Tally(), p["growth"]
+    hw, c = _stem(t, p, p["stem_width"]), p["stem_width"]
+    for i, n in enumerate(p["layers"]):
+        for _ in range(n):
+            if p["bottleneck"]:
+                t.conv(hw, c, 4 * k, 1)
+                t.conv(hw, 4 * k, k, 3)
+            else:
+                t.conv(hw, c, k, 3)
+            c += k
+        if i + 1 < len(p["layers"]):
+            w = dense_transition_width(c, p["compression"])
+            t.conv(hw, c, w, 1)
+            c, hw = w, hw // 2
+    t.linear(c, p["classes"])
+    return t.result()
+
+
+def describe_dense(p: dict) -> str:
+    kind = "bottleneck (1x1, 3x3)" if p["bottleneck"] else "3x3"
+    return (f"DenseNet-like, {kind} layers {p['layers']}, growth {p['growth']}, transition x{p['compression']}, "
+            f"{p['stem_kernel']}x{p['stem_kernel']} stem, {p['activation']}, {p['resolution']} px")
