@@ -115,7 +115,7 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     usable = [n for n in names if not reasons[n]]
     structure, sizes = _structure_and_size(lm, usable)
     rows = {r["setting"]: r for r in bundle.predict(feats.values, usable, structure=structure)}
-    measured = _measure_accuracy(lm, [n for n in names if not reasons[n]], data) if data else {}
+    measured = _measure_accuracy(lm, usable, data) if data else {}
 
     def size_fn(lm, name):  # one replay per setting serves both the structure features and the size
         return sizes[name] if sizes.get(name) is not None else estimate_size_bytes(lm, name)

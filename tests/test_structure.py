@@ -144,8 +144,9 @@ def test_shipped_host_bundle_predicts_with_and_without_structure(tiny_models):
 def test_malformed_structure_in_records_becomes_missing_not_a_crash():
     from advisor.predictors.structure import frame_columns
 
-    good = {c: 1.0 for c in ALL_COLUMNS}
-    cols = frame_columns([good, None, {"v_mac_ratio": "abc", "v_align8_share": float("inf")}, ["not", "a", "dict"],
-                          {"v_mac_ratio": True}])
+    v = {"version": STRUCTURE_VERSION}
+    good = {**v, **{c: 1.0 for c in ALL_COLUMNS}}
+    cols = frame_columns([good, None, {**v, "v_mac_ratio": "abc", "v_align8_share": float("inf")},
+                          ["not", "a", "dict"], {**v, "v_mac_ratio": True}, {**good, "version": STRUCTURE_VERSION + 1}])
     assert cols["v_mac_ratio"][0] == 1.0 and np.isnan(cols["v_mac_ratio"][1:]).all()
     assert np.isnan(cols["v_align8_share"][2])

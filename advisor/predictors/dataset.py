@@ -21,7 +21,7 @@ import zlib
 from pathlib import Path
 
 from advisor.errors import DataError
-from advisor.predictors.structure import STRUCTURE_VERSION, frame_columns
+from advisor.predictors.structure import frame_columns
 
 FEATURE_PREFIX = "f_"
 ID_COLUMNS = ("record_id", "model_sha", "model_name", "family", "kind", "setting", "setting_family",
@@ -110,17 +110,11 @@ def records_to_frame(records: list[dict]):
     rows = [{**_row(r, names, base.get(_base_key(r))), **pooled.get(_base_key(r), _NO_POOL)} for r in ok]
     columns = list(ID_COLUMNS) + [FEATURE_PREFIX + n for n in names] + list(_TARGETS)
     frame = pd.DataFrame(rows, columns=columns)
-    for col, values in frame_columns([_structure(r) for r in ok]).items():
+    # The variant's structure features (``setting.structure``, written by ``advisor profile``); rows without
+    # them (or of another version) fall back on the model features and setting codes alone.
+    for col, values in frame_columns([r["setting"].get("structure") for r in ok]).items():
         frame[col] = values
     return frame
-
-
-def _structure(rec: dict) -> dict | None:
-    """The variant's structure features (``setting.structure``, written by ``advisor profile``) when they
-    are of this advisor's ``STRUCTURE_VERSION``; None otherwise (the predictors then fall back on the
-    model features and setting codes alone)."""
-    st = rec["setting"].get("structure")
-    return st if isinstance(st, dict) and st.get("version") == STRUCTURE_VERSION else None
 
 
 _TARGETS = ("baseline_latency_ms", "baseline_pooled_ms", "baseline_repeat_dev_pct", "latency_ms", "ratio", "ratio_ci95_rel_pct", "energy_mj", "energy_is_estimate",

@@ -154,9 +154,17 @@ def model_matrix(frame):
     X["x_log_macs_per_node"] = np.log(macs / np.maximum(X["f_n_compute_nodes"].to_numpy(), 1.0))
     from advisor.predictors.structure import Q_COLUMNS
 
-    for c in Q_COLUMNS[:len(Q_COLUMNS) // 2]:  # the original graph's op-level quantities (cost prior)
-        X[c] = frame[c].to_numpy(float) if c in frame.columns else np.nan
+    _copy_columns(X, frame, Q_COLUMNS[:len(Q_COLUMNS) // 2])  # the original graph's quantities (cost prior)
     return X
+
+
+def _copy_columns(X, frame, names) -> None:
+    """``frame``'s columns ``names`` into ``X`` (NaN where ``frame`` lacks one), skipping those ``X`` has."""
+    import numpy as np
+
+    for c in names:
+        if c not in X.columns:
+            X[c] = frame[c].to_numpy(float) if c in frame.columns else np.nan
 
 
 def design_matrix(frame, encoder: SettingEncoder):
@@ -177,6 +185,5 @@ def design_matrix(frame, encoder: SettingEncoder):
     X["x_amdahl"] = np.where(X["s_chprune"] > 0, np.exp(X["x_log_mac_ratio_prior"]), X["x_touched_macs_share"])
     from advisor.predictors.structure import ALL_COLUMNS
 
-    for c in ALL_COLUMNS:  # what the setting does to this graph (NaN where the rows do not say)
-        X[c] = frame[c].to_numpy(float) if c in frame.columns else np.nan
+    _copy_columns(X, frame, ALL_COLUMNS)  # what the setting does to this graph (NaN where the rows do not say)
     return X

@@ -24,6 +24,12 @@ from advisor.predictors.base import (
     fit_booster,
 )
 from advisor.predictors.priors import AmdahlRatioPrior, CostLatencyPrior, CostModelPrior, RooflinePrior
+from advisor.predictors.structure import is_structure_column
+
+
+def _tree_inputs(X) -> list[str]:
+    """The columns trees learn from: everything but the raw structure quantities (the priors' inputs)."""
+    return [c for c in X.columns if not is_structure_column(c)]
 
 
 class _LogScale:
@@ -52,7 +58,7 @@ class BaselineLatencyModel(_LogScale, ParamsMixin):
     def fit(self, X, y, sample_weight=None):
         """``y``: measured baseline latency in ms, one per row of ``X``."""
         y = np.asarray(y, float)
-        self.feature_names_in_ = [c for c in X.columns if not c.startswith(("q0_", "q1_"))]
+        self.feature_names_in_ = _tree_inputs(X)
         self.n_features_in_ = len(self.feature_names_in_)
         self.roofline_ = RooflinePrior(per_node=self.per_node).fit(X, y)
         self.cost_ = CostLatencyPrior().fit(X, y)
@@ -71,7 +77,7 @@ class BaselineLatencyModel(_LogScale, ParamsMixin):
         # in one family only (batch-1 fully connected layers, attention) and, that family held out,
         # missed it by up to 40%; the mean keeps most of its gain (median error 17% -> 14.5%, families
         # held out) with intervals that still cover.
-        if getattr(self, "cost_", None) is not None:
+        if self.cost_ is not None:
             cost = np.log(self.cost_.predict(X))
             roof = Xa["x_log_roofline_ms"].to_numpy()
             Xa["x_log_roofline_ms"] = np.where(np.isfinite(cost), 0.5 * (cost + roof), roof)
@@ -89,7 +95,7 @@ class BaselineLatencyModel(_LogScale, ParamsMixin):
         check_fitted(self, "roofline_")
         meta = {"params": self.get_params(), "feature_names_in": self.feature_names_in_,
                 "roofline": self.roofline_.constants(),
-                "cost_model": self.cost_.constants() if getattr(self, "cost_", None) is not None else None}
+                "cost_model": self.cost_.constants() if self.cost_ is not None else None}
         return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
 
     @classmethod
@@ -126,7 +132,7 @@ class RatioModel(_LogScale, ParamsMixin):
         """``y``: positive ratios (or, for PowerModel, mean power in mW), one per row of ``X``."""
         z = self.to_scale(y)
         keep = np.isfinite(z)
-        self.feature_names_in_ = [c for c in X.columns if not c.startswith(("q0_", "q1_"))]
+        self.feature_names_in_ = _tree_inputs(X)
         self.n_features_in_ = len(self.feature_names_in_)
         self.prior_ = AmdahlRatioPrior().fit(X[keep], np.exp(z[keep])) if self.prior == "amdahl" else None
         self.cost_ = CostModelPrior().fit(X[keep], np.exp(z[keep])) if self.prior == "amdahl" else None
@@ -143,7 +149,7 @@ class RatioModel(_LogScale, ParamsMixin):
         Xa = X[self.feature_names_in_].copy()
         if self.prior_ is not None:
             Xa["x_log_prior"] = np.log(self.prior_.predict(X))
-            if getattr(self, "cost_", None) is not None:
+            if self.cost_ is not None:
                 cost = np.log(self.cost_.predict(X))
                 Xa["x_log_prior"] = np.where(np.isfinite(cost), cost, Xa["x_log_prior"].to_numpy())
         elif "x_log_mac_ratio_prior" in X.columns and type(self) is RatioModel:
@@ -164,7 +170,7 @@ class RatioModel(_LogScale, ParamsMixin):
         check_fitted(self, "feature_names_in_")
         meta = {"params": self.get_params(), "feature_names_in": self.feature_names_in_,
                 "fallback": self.fallback_, "amdahl": self.prior_.coef_ if self.prior_ is not None else None,
-                "cost_model": self.cost_.constants() if getattr(self, "cost_", None) is not None else None}
+                "cost_model": self.cost_.constants() if self.cost_ is not None else None}
         return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
 
     @classmethod
@@ -217,7 +223,7 @@ class AccuracyDropModel(ParamsMixin):
         row) decides whether trees are justified; ``settings`` (name per row) feeds the fallback."""
         z = self.to_scale(y)
         keep = np.isfinite(z)
-        self.feature_names_in_ = [c for c in X.columns if not c.startswith(("q0_", "q1_"))]
+        self.feature_names_in_ = _tree_inputs(X)
         self.n_features_in_ = len(self.feature_names_in_)
         n_groups = len(set(np.asarray(groups)[keep])) if groups is not None else 1
         self.n_train_ = int(keep.sum())

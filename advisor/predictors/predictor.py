@@ -103,11 +103,9 @@ class PredictorBundle:
         """
         frame = self._frame(features, list(settings), threads)
         if structure:
-            from advisor.predictors.structure import STRUCTURE_VERSION, frame_columns
+            from advisor.predictors.structure import frame_columns
 
-            rows = [structure.get(s) for s in settings]
-            rows = [r if r and r.get("version") == STRUCTURE_VERSION else None for r in rows]
-            for col, values in frame_columns(rows).items():
+            for col, values in frame_columns([structure.get(s) for s in settings]).items():
                 frame[col] = values
         pred = predict_frame(self.suite, frame)
         fam = [self._setting_family(s) for s in settings]

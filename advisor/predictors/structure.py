@@ -34,11 +34,14 @@ version counts as having none. Bundles trained without these columns see them as
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from advisor.errors import AdvisorError, NotApplicableError
-from advisor.modelio import LoadedModel
+
+if TYPE_CHECKING:
+    from advisor.modelio import LoadedModel
 
 STRUCTURE_VERSION = 1
 COLUMNS = ("v_mac_ratio", "v_float_mac_share", "v_log_dq_weight_per_mac", "v_log_dq4_weight_per_mac",
@@ -51,6 +54,7 @@ _INT_OPS = frozenset({"MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMat
                       "DynamicQuantizeLSTM", "DynamicQuantizeMatMul"})
 _FLOAT_MAC_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN", "FusedConv",
                             "FusedGemm", "FusedMatMul"})
+_CONV_OPS = frozenset({"Conv", "FusedConv", "ConvInteger", "QLinearConv"})
 _INT4 = frozenset({22, 21})  # onnx.TensorProto.INT4, UINT4
 
 
@@ -90,8 +94,8 @@ def relative(base: dict, var: dict) -> dict:
     out = {
         "v_mac_ratio": var["macs"] / macs0,
         "v_float_mac_share": var["float_macs"] / max(var["macs"], 1.0),
-        "v_log_dq_weight_per_mac": math.log((var["dq_weight"] + 1.0) / macs0),
-        "v_log_dq4_weight_per_mac": math.log((var["dq4_weight"] + 1.0) / macs0),
+        "v_log_dq_weight_per_mac": math.log((var["dq_w"] + 1.0) / macs0),
+        "v_log_dq4_weight_per_mac": math.log((var["dq4_w"] + 1.0) / macs0),
         "v_log_q_act_per_mac": math.log((var["q_act"] + 1.0) / macs0),
         "v_align8_share": var["align8"], "v_align16_share": var["align16"],
         "v_d_align8": var["align8"] - base["align8"], "v_d_align16": var["align16"] - base["align16"],
@@ -111,6 +115,8 @@ _CONV_BUCKETS = tuple(f"mac_conv_{a}_{w}" for a in ("a16", "a8", "u") for w in (
 QUANTITIES = _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv", "mac_mm_dyn",
                               "mac_rec", "mac_int_conv", "mac_int_gemm", "mac_int_rec", "act", "q_act", "dq_w", "dq4_w", "nodes",
                               "nodes_shape")
+_FLOAT_MAC_KINDS = _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv", "mac_mm_dyn",
+                                    "mac_rec")
 Q_COLUMNS = tuple(f"q0_{k}" for k in QUANTITIES) + tuple(f"q1_{k}" for k in QUANTITIES)
 ALL_COLUMNS = COLUMNS + Q_COLUMNS
 
@@ -120,14 +126,13 @@ def graph_stats(model, inferred) -> dict:
     reads: MACs (total, float), de-quantized weight elements, converted activation elements, Conv
     channel-alignment shares and the compute-node count. ``model``/``inferred``: onnx.ModelProto."""
     from advisor.features.graph import GraphView
-    from advisor.features.macs import node_cost
+    from advisor.features.macs import RESHAPE_LIKE, node_cost
+    from advisor.modelio import LoadedModel
 
     view = GraphView(LoadedModel(None, model, inferred))
     inits = {t.name: t for t in model.graph.initializer}
     producers = view.producers
     q = dict.fromkeys(QUANTITIES, 0.0)
-    from advisor.features.macs import RESHAPE_LIKE
-
     # Dispatch: data-movement nodes (Reshape, Transpose, Concat, ...) apart from the ones that compute.
     shape_nodes = sum(1 for n in view.compute if n.op_type in RESHAPE_LIKE)
     q["nodes"], q["nodes_shape"] = float(len(view.compute) - shape_nodes), float(shape_nodes)
@@ -146,20 +151,20 @@ def graph_stats(model, inferred) -> dict:
         cost = node_cost(node, view) if op != "DynamicQuantizeLSTM" else None
         macs = _macs(node, view, inits, cost)
         if macs:
-            q[_mac_bucket(node, view, producers, cost)] += macs
-            if op in ("Conv", "FusedConv", "ConvInteger", "QLinearConv"):  # float or integer
-                ok8, ok16 = _aligned(node, view)
+            is_conv = op in _CONV_OPS or (cost is not None and str(cost.category).startswith("conv"))
+            ok8, ok16 = _aligned(node, view) if is_conv else (0.0, 0.0)
+            q[_mac_bucket(node, view, producers, cost, ok8, ok16)] += macs
+            if op in _CONV_OPS:  # float or integer
                 align += np.array([macs, macs * ok8, macs * ok16])
     s = dict(q)
     s["macs"] = sum(v for k, v in q.items() if k.startswith("mac_"))
-    s["float_macs"] = sum(q[k] for k in _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm",
-                                                        "mac_gemv", "mac_mm_dyn", "mac_rec"))
-    s["dq_weight"], s["dq4_weight"] = q["dq_w"], q["dq4_w"]
+    s["float_macs"] = sum(q[k] for k in _FLOAT_MAC_KINDS)
     s["align8"], s["align16"] = (align[1] / align[0], align[2] / align[0]) if align[0] else (1.0, 1.0)
     return s
 
 
-def _mac_bucket(node, view, producers: dict, cost) -> str:
+def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float) -> str:
+    """The ``QUANTITIES`` kind a MAC node's MACs count under (``ok8``/``ok16``: its ``_aligned``)."""
     op = node.op_type
     if op in _INT_OPS or (op in _FLOAT_MAC_OPS and _fused_qdq(node, view, producers)):
         if op in ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"):
@@ -167,14 +172,12 @@ def _mac_bucket(node, view, producers: dict, cost) -> str:
         return "mac_int_conv" if "Conv" in op else "mac_int_gemm"
     category = cost.category if cost is not None else None
     if category == "conv":
-        ok8, ok16 = _aligned(node, view)
         from advisor.features.macs import WEIGHT_SLOTS
 
         c_out = int((view.concrete(node.input[WEIGHT_SLOTS[op][0][0]]) or [0])[0])
         width = next((name for limit, name in _WIDTHS if c_out < limit), "nbig")
         return f"mac_conv_{'a16' if ok16 else 'a8' if ok8 else 'u'}_{width}"
     if category in ("conv_depthwise", "conv_grouped"):
-        ok8, ok16 = _aligned(node, view)
         return "mac_dw_a16" if ok16 else "mac_dw_a8" if ok8 else "mac_dw_u"
     if category == "gemm":  # one output row (batch-1 fully connected): memory-bound, priced apart
         out = view.concrete(node.output[0]) or []
@@ -226,10 +229,15 @@ def _aligned(node, view) -> tuple[float, float]:
 
 
 def frame_columns(structures: list) -> dict:
-    """Column name -> values (NaN where a row has no structure, or a value is not a finite number: records
-    may come from anywhere) for a list of per-row dicts/None."""
-    return {c: np.array([_number(s.get(c)) if isinstance(s, dict) else np.nan for s in structures])
-            for c in ALL_COLUMNS}
+    """Column name -> values for a list of per-row structure dicts/None: NaN where a row has none, one of
+    another ``STRUCTURE_VERSION``, or a value that is not a finite number (records may come from anywhere)."""
+    rows = [s if isinstance(s, dict) and s.get("version") == STRUCTURE_VERSION else None for s in structures]
+    return {c: np.array([_number(s.get(c)) if s else np.nan for s in rows]) for c in ALL_COLUMNS}
+
+
+def is_structure_column(name: str) -> bool:
+    """True for the raw ``q0_*``/``q1_*`` quantities: inputs of the cost priors, not of the trees."""
+    return name.startswith(("q0_", "q1_"))
 
 
 def _number(value) -> float:

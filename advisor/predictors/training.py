@@ -200,7 +200,7 @@ def _structure_summary(frame, suite) -> dict:
 
     variants = frame[frame["setting"] != "none"]
     with_structure = int(np.isfinite(variants["v_mac_ratio"]).sum()) if "v_mac_ratio" in variants else 0
-    cost = getattr(suite.ratio, "cost_", None)
+    cost = suite.ratio.cost_
     return {"version": STRUCTURE_VERSION, "variant_rows_with_structure": with_structure,
             "variant_rows": int(len(variants)), "ratio_cost_model": cost.constants() if cost is not None else None}
 

@@ -23,6 +23,7 @@ them on these boards.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import math
@@ -70,9 +71,11 @@ def roofline_factor(base_constants: dict, scales: dict, networks: dict) -> dict:
             "n_networks": len(per), "per_network": per, "target_constants": tgt}
 
 
-def _published(device: str) -> list[dict]:
+@functools.cache
+def _published(device: str) -> tuple[dict, ...]:
+    """The published records of ``device`` (read once: the held-out fits ask for them many times)."""
     with gzip.open(PUBLISHED, "rt") as fh:
-        return [r for r in map(json.loads, fh) if r["device"]["name"] == device]
+        return tuple(r for r in map(json.loads, fh) if r["device"]["name"] == device)
 
 
 def _trt_fp16_ms(device: str) -> dict:
