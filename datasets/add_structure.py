@@ -29,12 +29,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def _write(path: Path, records: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
@@ -64,6 +58,7 @@ def main() -> int:
     from advisor.errors import AdvisorError
     from advisor.modelio import load_model
     from advisor.predictors.structure import STRUCTURE_VERSION, structure_all
+    from profiling.records import RecordError, read_records
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path)
@@ -73,8 +68,10 @@ def main() -> int:
     cache: dict[str, dict | None] = {}
     for path in args.files:
         try:
-            records = _read(path)
-        except (OSError, ValueError, EOFError) as exc:
+            if not path.is_file():
+                raise OSError(f"no such file: {path}")
+            records = read_records(path, strict=True)
+        except (OSError, ValueError, EOFError, RecordError) as exc:
             print(f"error: cannot read profile records from '{path}': {exc}", file=sys.stderr)
             return 1
         added = missing = 0
