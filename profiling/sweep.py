@@ -145,11 +145,20 @@ def _fork(item, plan, result, errfile, timeout):
     """(exit code, negative signal, or None on timeout; stderr text) of a forked measurement."""
     import profiling.runner  # noqa: F401  (imported before fork: the child starts warm)
     parent = os.getpid()
-    pid = os.fork()
+    # SIGINT/SIGTERM are held back across the fork: one arriving between fork() and the try below
+    # would leave the child measuring while the parent deletes its temp folder. Released inside the
+    # try, a pending signal raises there and the child is killed.
+    held = _hold_signals()
+    try:
+        pid = os.fork()
+    except BaseException:
+        _release_signals(held)
+        raise
     if pid == 0:
-        _forked_child(item, plan, result, errfile, parent)
+        _forked_child(item, plan, result, errfile, parent, held)
     deadline = time.monotonic() + timeout
     try:
+        _release_signals(held)
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
@@ -165,21 +174,26 @@ def _fork(item, plan, result, errfile, timeout):
     return code, _read(errfile)
 
 
-def _forked_child(item, plan, result, errfile, parent):
-    """Runs in the forked child: measure, write the record, and leave with os._exit."""
+def _forked_child(item, plan, result, errfile, parent, held):
+    """Runs in the forked child: measure, write the record, and leave with os._exit. Nothing it
+    prints reaches the sweep's own stdout/stderr: those are pointed at devnull before anything
+    can fail, then stderr at ``errfile``."""
     code = 1
     try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
         for fd in list(_HELD_LOCK_FDS):
             os.close(fd)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _release_signals(held)
         die_with_parent()
         if os.getppid() != parent:  # the sweep died before prctl took effect
             return
         os.setsid()
         fd = os.open(errfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
         from profiling.runner import measure_item
         rec = measure_item(item, plan)
         with open(result + ".tmp", "w") as fh:
@@ -191,6 +205,18 @@ def _forked_child(item, plan, result, errfile, parent):
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _hold_signals():
+    """Block SIGINT and SIGTERM in this thread; returns the previous mask (None where unsupported)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def _release_signals(held):
+    if held is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def die_with_parent():

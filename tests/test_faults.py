@@ -344,6 +344,30 @@ def test_sigint_while_a_child_hangs_kills_it(tmp_path):
     assert read_records(out) == []
 
 
+def test_sigint_just_after_fork_still_kills_the_child(tmp_path, monkeypatch):
+    """The race CI once hit: SIGINT landing between fork() and the parent's kill-on-interrupt guard
+    left the child running; it then wrote a traceback into the sweep's stderr when its temp folder
+    vanished. Signals are now held across the fork, so the interrupt is raised inside the guard."""
+    from profiling import sweep
+    plan = json.loads(_fake_plan(tmp_path, ["hangy"], timeout_s=120).read_text())
+    monkeypatch.setenv("ADVISOR_FAKE_FAULTS", "hang:hangy")
+    real_fork, children = os.fork, []
+
+    def fork_then_interrupt():
+        pid = real_fork()
+        if pid:  # the parent, before it reaches the guard
+            children.append(pid)
+            os.kill(os.getpid(), signal.SIGINT)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_child(plan["items"][0], plan)
+    assert len(children) == 1
+    with pytest.raises(ChildProcessError):  # already killed and reaped by the sweep
+        os.waitpid(children[0], os.WNOHANG)
+
+
 def test_sigkill_of_agent_takes_its_child_and_frees_the_lock(tmp_path):
     """A killed sweep must not leave a hung measurement holding the device lock."""
     plan, out = _fake_plan(tmp_path, ["hangy", "fine"], timeout_s=120), tmp_path / "out.jsonl"
