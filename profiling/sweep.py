@@ -253,16 +253,18 @@ def _spawn(cmd, timeout, shell=False, cwd=None):
     """(exit code or None on timeout, stderr text). The child gets its own process group;
     ``shell``/``cwd`` serve command templates (profiling.agent_command)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen(cmd, shell=shell, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+    proc = None
     try:
+        proc = subprocess.Popen(cmd, shell=shell, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env=env, start_new_session=True)
         _, err = proc.communicate(timeout=timeout)
         return proc.returncode, err.decode("utf-8", "replace")
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         return None, ""
     except BaseException:
-        _kill_group(proc)  # SIGINT/SIGTERM in the parent: never leave a child measuring
+        if proc is not None:
+            _kill_group(proc)  # SIGINT/SIGTERM in the parent: never leave a child measuring
         raise
 
 
