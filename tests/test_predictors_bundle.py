@@ -102,6 +102,21 @@ def test_version_mismatch_refused(copy, key, value, needle):
     _one_line(exc, needle)
 
 
+def test_bundle_of_other_structure_features_refused(copy):
+    """Trees split on structure columns: features worked out another way must not reach them."""
+    from advisor.predictors.structure import STRUCTURE_VERSION
+
+    m = json.loads((copy / "manifest.json").read_text())
+    m["structure"] = {"version": STRUCTURE_VERSION - 1, "variant_rows_with_structure": 40, "variant_rows": 40}
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError) as exc:
+        load_bundle(DEV, RT, copy)
+    _one_line(exc, "structure features version")
+    m["structure"]["variant_rows_with_structure"] = 0  # trained without any: nothing to mismatch
+    (copy / "manifest.json").write_text(json.dumps(m))
+    load_bundle(DEV, RT, copy)
+
+
 def test_missing_model_file_and_manifest(copy, tmp_path):
     (copy / "ratio.json").unlink()
     with pytest.raises(BundleError) as exc:

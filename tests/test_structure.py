@@ -150,3 +150,66 @@ def test_malformed_structure_in_records_becomes_missing_not_a_crash():
                           ["not", "a", "dict"], {**v, "v_mac_ratio": True}, {**good, "version": STRUCTURE_VERSION + 1}])
     assert cols["v_mac_ratio"][0] == 1.0 and np.isnan(cols["v_mac_ratio"][1:]).all()
     assert np.isnan(cols["v_align8_share"][2])
+
+
+def _fusion_cases() -> dict:
+    """Small networks whose int8 Conv/Gemm/MatMul nodes onnxruntime fuses, or not, for different
+    reasons: a ReLU chain (fused), SiLU and GELU (a tensor read twice: not), a block input read by
+    two branches, a residual add, and attention-style MatMuls."""
+    import torch
+    from torch import nn
+
+    from advisor.zoo.export import export
+
+    class Branches(nn.Module):
+        def __init__(self, act):
+            super().__init__()
+            self.c0, self.a, self.b = nn.Conv2d(8, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1), nn.Conv2d(16, 16, 1)
+            self.act, self.fc = act, nn.Linear(16 * 8 * 8, 10)
+
+        def forward(self, x):
+            y = self.act(self.c0(x))
+            z = torch.relu(self.a(y)) + y  # y read twice: by the branch and by the skip
+            return self.fc(torch.flatten(self.act(self.b(z)), 1))
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q, self.k, self.v, self.o = (nn.Linear(16, 16) for _ in range(4))
+
+        def forward(self, x):
+            a = torch.softmax(self.q(x) @ self.k(x).transpose(1, 2), -1)
+            return self.o(a @ self.v(x))
+
+    torch.manual_seed(0)
+    cnn = {name: export(Branches(act).eval(), (torch.randn(1, 8, 8, 8),), ["input"], ["output"])
+           for name, act in (("relu", nn.ReLU()), ("silu", nn.SiLU()), ("gelu", nn.GELU()))}
+    return cnn | {"attention": export(Attention().eval(), (torch.randn(1, 6, 16),), ["input"], ["output"])}
+
+
+@pytest.mark.parametrize("setting", ["int8-static-pc", "int8-static-pt"])
+def test_integer_kernels_are_the_ones_onnxruntime_builds(tmp_path, setting):
+    """For every Conv/Gemm/MatMul of the quantized graph, the structure features' verdict (integer
+    kernel or float with weights de-quantized each run) is what onnxruntime's optimizer really does."""
+    import onnxruntime as ort
+
+    from advisor.features.graph import GraphView
+    from advisor.modelio import LoadedModel
+    from advisor.predictors.structure import _fused_qdq
+
+    integer_ops = {"QLinearConv", "QGemm", "QLinearMatMul", "MatMulIntegerToFloat"}
+    seen = set()
+    for name, proto in _fusion_cases().items():
+        q = get_setting(setting).apply(from_proto(proto)).model
+        inferred = onnx.shape_inference.infer_shapes(q, strict_mode=False, data_prop=True)
+        view = GraphView(LoadedModel(None, q, inferred))
+        so = ort.SessionOptions()
+        so.optimized_model_filepath, so.log_severity_level = str(tmp_path / f"{name}.onnx"), 3
+        ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        fused = [n.name for n in onnx.load(so.optimized_model_filepath).graph.node if n.op_type in integer_ops]
+        for node in view.compute:
+            if node.op_type in ("Conv", "Gemm", "MatMul"):
+                real = any(f == node.name or f.startswith(node.name + "_token") for f in fused)
+                assert _fused_qdq(node, view, view.producers) == real, (name, node.name, real)
+                seen.add(real)
+    assert seen == {True, False}  # both outcomes occur: the test can tell them apart

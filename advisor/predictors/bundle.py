@@ -141,6 +141,13 @@ def read_checked(path: str | Path, device: str | None = None, runtime: str | Non
     if manifest.get("feature_schema_version") != FEATURE_SCHEMA_VERSION:
         raise refuse(f"feature schema version {manifest.get('feature_schema_version')!r}, this advisor "
                      f"extracts {FEATURE_SCHEMA_VERSION}")
+    trained_on = (manifest.get("structure") or {}).get("version")
+    if trained_on is not None and (manifest["structure"].get("variant_rows_with_structure") or 0) > 0:
+        from advisor.predictors.structure import STRUCTURE_VERSION
+
+        if trained_on != STRUCTURE_VERSION:
+            raise refuse(f"trained on structure features version {trained_on!r}, this advisor computes "
+                         f"{STRUCTURE_VERSION} (what a setting does to the graph is now worked out differently)")
     files = {}
     for name, digest in (manifest.get("files") or {}).items():
         f = path / name

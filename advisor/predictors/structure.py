@@ -9,8 +9,9 @@ carry over to families it never saw:
 - ``v_mac_ratio``: multiply-accumulates the variant computes / the original's (channel pruning with the
   channel counts it really keeps; quantized ops count their MACs).
 - ``v_float_mac_share``: share of the variant's MACs still computed in float (the rest run as
-  integer kernels: Conv/MatMul/Gemm whose activation *and* weight come through DequantizeLinear, which
-  runtimes fuse into QLinear ops, and MatMulInteger / DynamicQuantizeLSTM).
+  integer kernels: Conv/MatMul/Gemm QDQ groups that onnxruntime really fuses into QLinear ops -- not
+  every one does: a tensor read twice after quantization keeps its producer and readers in float,
+  see ``_fused_qdq`` -- and MatMulInteger / DynamicQuantizeLSTM).
 - ``v_log_dq_weight_per_mac`` / ``v_log_dq4_weight_per_mac``: weight elements de-quantized on every
   run (DequantizeLinear of a stored weight that feeds a float op: weight-only settings), per original
   MAC (4-bit ones separately: unpacking them is slower).
@@ -23,13 +24,16 @@ carry over to families it never saw:
 - ``v_log_node_ratio``: compute nodes of the variant / of the original.
 
 Beside these, ``q0_*`` / ``q1_*`` hold the op-level ``QUANTITIES`` of the original and the variant
-(float Conv MACs by channel alignment and output width, depthwise, GEMM/GEMV, attention and recurrent
+(float Conv MACs by channel alignment and output width, float Conv MACs with a weight de-quantized
+at run time (no blocked layout), depthwise, GEMM/GEMV, attention and recurrent
 MACs, integer MACs, activation elements written and converted, weights de-quantized per run, compute
 and data-movement nodes): the inputs of the cost-model priors (``advisor.predictors.priors``).
 
 ``STRUCTURE_VERSION`` is written into each record and each bundle's manifest; a record of another
-version counts as having none. Bundles trained without these columns see them as missing values
-(trees never split on a column that was all missing in training).
+version counts as having none; a bundle trained on another version is refused at load (retrain).
+Bundles trained without these columns see them as missing values (trees never split on a column that
+was all missing in training). Version 2: QDQ groups as onnxruntime really fuses them (version 1
+counted every DQ -> Conv/Gemm/MatMul group as integer) and ``mac_conv_dqw``.
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ from advisor.errors import AdvisorError, NotApplicableError
 if TYPE_CHECKING:
     from advisor.modelio import LoadedModel
 
-STRUCTURE_VERSION = 1
+STRUCTURE_VERSION = 2
 COLUMNS = ("v_mac_ratio", "v_float_mac_share", "v_log_dq_weight_per_mac", "v_log_dq4_weight_per_mac",
            "v_log_q_act_per_mac", "v_align8_share", "v_align16_share", "v_d_align8", "v_d_align16",
            "v_log_node_ratio")
@@ -112,10 +116,10 @@ def relative(base: dict, var: dict) -> dict:
 # narrow outputs, so halving the channels of a 24-channel layer does not halve its time.
 _WIDTHS = ((16, "n16"), (32, "n32"), (64, "n64"))
 _CONV_BUCKETS = tuple(f"mac_conv_{a}_{w}" for a in ("a16", "a8", "u") for w in ("n16", "n32", "n64", "nbig"))
-QUANTITIES = _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv", "mac_mm_dyn",
-                              "mac_rec", "mac_int_conv", "mac_int_gemm", "mac_int_rec", "act", "q_act", "dq_w", "dq4_w", "nodes",
+QUANTITIES = _CONV_BUCKETS + ("mac_conv_dqw", "mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv",
+                              "mac_mm_dyn", "mac_rec", "mac_int_conv", "mac_int_gemm", "mac_int_rec", "act", "q_act", "dq_w", "dq4_w", "nodes",
                               "nodes_shape")
-_FLOAT_MAC_KINDS = _CONV_BUCKETS + ("mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv", "mac_mm_dyn",
+_FLOAT_MAC_KINDS = _CONV_BUCKETS + ("mac_conv_dqw", "mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv", "mac_mm_dyn",
                                     "mac_rec")
 Q_COLUMNS = tuple(f"q0_{k}" for k in QUANTITIES) + tuple(f"q1_{k}" for k in QUANTITIES)
 ALL_COLUMNS = COLUMNS + Q_COLUMNS
@@ -171,6 +175,8 @@ def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float) -> s
             return "mac_int_rec"
         return "mac_int_conv" if "Conv" in op else "mac_int_gemm"
     category = cost.category if cost is not None else None
+    if category in ("conv", "conv_depthwise", "conv_grouped") and _dq_weight(node, producers):
+        return "mac_conv_dqw"
     if category == "conv":
         from advisor.features.macs import WEIGHT_SLOTS
 
@@ -185,6 +191,16 @@ def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float) -> s
     return {"matmul_dynamic": "mac_mm_dyn", "recurrent": "mac_rec"}.get(category, "mac_gemm")
 
 
+def _dq_weight(node, producers: dict) -> bool:
+    """A float Conv whose weight is de-quantized at run time (weight-only settings, QDQ groups the
+    runtime does not fuse): no constant weight to pre-pack, so onnxruntime keeps it out of its blocked
+    (NCHWc) layout and runs the plain, slower convolution."""
+    from advisor.features.macs import WEIGHT_SLOTS
+
+    slot = WEIGHT_SLOTS[node.op_type][0][0] if node.op_type in WEIGHT_SLOTS else 1
+    return len(node.input) > slot and getattr(producers.get(node.input[slot]), "op_type", None) == _DQ
+
+
 def _macs(node, view, inits: dict, cost) -> float:
     if node.op_type == "DynamicQuantizeLSTM":  # W: [dirs, input, 4*hidden] (transposed vs. ONNX LSTM)
         w = inits.get(node.input[1])
@@ -197,15 +213,68 @@ def _macs(node, view, inits: dict, cost) -> float:
 
 
 def _fused_qdq(node, view, producers: dict) -> bool:
-    """A float MAC op whose first (activation) and weight inputs both come from DequantizeLinear: a
-    runtime with QDQ fusion runs it as an integer kernel."""
+    """A float MAC op that onnxruntime's CPU provider runs as an integer kernel (QLinearConv, QGemm,
+    QLinearMatMul / MatMulIntegerToFloat): its activation and weight inputs come from
+    DequantizeLinear, and the activation types onnxruntime ends up with are ones its x86 kernels take.
+
+    The quantizer writes int8 activations; onnxruntime rewrites a Q -> DQ pair to uint8 only where
+    the Q has that one DQ as its only consumer, after giving every consumer of a shared DQ its own
+    copy (``_u8_in`` / ``_u8_out``). Its selectors then want (int8 activations not allowed on x86):
+    Conv: uint8 in and uint8 out; MatMul: uint8 first input and, where the output is quantized,
+    uint8 out; Gemm: output type = input type (or a float output). So a tensor read twice after
+    quantization (the input of a SiLU/GELU/h-swish, a block input read by two branches) leaves its
+    producer and its readers as float Conv/MatMul with weights de-quantized on every run. Checked
+    against the graphs onnxruntime 1.32 builds for 40 zoo networks of all ten families (every Conv,
+    Gemm and MatMul matched)."""
     from advisor.features.macs import weight_positions
 
     if not node.input or not view.is_activation(node.input[0]):
         return False
     wpos = weight_positions(node, view)
     ins = [node.input[0]] + [node.input[i] for i in wpos if i != 0]
-    return len(ins) >= 2 and all(getattr(producers.get(x), "op_type", None) == _DQ for x in ins)
+    if node.op_type == "MatMul" and len(ins) == 1 and len(node.input) > 1:  # activation x activation
+        ins.append(node.input[1])
+    if len(ins) < 2 or not all(getattr(producers.get(x), "op_type", None) == _DQ for x in ins):
+        return False
+    u8_in, u8_out = _u8_in(node.input[0], view, producers), _u8_out(node, view)
+    if node.op_type in ("Conv", "FusedConv"):
+        return u8_in and u8_out is True
+    if node.op_type in ("MatMul", "FusedMatMul"):
+        return u8_in and u8_out in (None, True)
+    return u8_out is None or u8_out == u8_in  # Gemm
+
+
+def _readers(name: str, view) -> list:
+    """Nodes reading activation ``name``; a graph output counts as one more reader (None)."""
+    out = [view.compute[i] for i in view.consumers.get(name, ())]
+    return out + [None] if name in view.outputs else out
+
+
+def _u8_in(name: str, view, producers: dict) -> bool:
+    """The DQ producing ``name`` feeds one node, and the Q it de-quantizes feeds only that DQ."""
+    if len(_readers(name, view)) != 1:
+        return False
+    q = producers.get(producers[name].input[0])
+    return q is None or q.op_type != "QuantizeLinear" or len(_readers(q.output[0], view)) == 1
+
+
+def _u8_out(node, view):
+    """None where the output (through a ReLU/Clip the quantizer folds) is not quantized; else whether
+    it reaches one Q whose one DQ feeds at most one node. False where the output is a graph output."""
+    if node.output[0] in view.outputs:
+        return False
+    readers = _readers(node.output[0], view)
+    if len(readers) == 1 and readers[0] is not None and readers[0].op_type in ("Relu", "Clip"):
+        if readers[0].output[0] in view.outputs:
+            return False
+        readers = _readers(readers[0].output[0], view)
+    quantized = [r for r in readers if r is not None and r.op_type == "QuantizeLinear"]
+    if not quantized:
+        return None
+    if len(readers) != 1:
+        return False
+    dqs = _readers(quantized[0].output[0], view)
+    return len(dqs) == 1 and dqs[0] is not None and dqs[0].op_type == _DQ and len(_readers(dqs[0].output[0], view)) <= 1
 
 
 def _feeds_float(name: str, view, producers: dict) -> bool:
