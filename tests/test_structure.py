@@ -175,7 +175,7 @@ def _fusion_cases() -> dict:
     class Attention(nn.Module):
         def __init__(self):
             super().__init__()
-            self.q, self.k, self.v, self.o = (nn.Linear(16, 16) for _ in range(4))
+            self.q, self.k, self.v, self.o = (nn.Linear(48, 48) for _ in range(4))
 
         def forward(self, x):
             a = torch.softmax(self.q(x) @ self.k(x).transpose(1, 2), -1)
@@ -184,7 +184,7 @@ def _fusion_cases() -> dict:
     torch.manual_seed(0)
     cnn = {name: export(Branches(act).eval(), (torch.randn(1, 8, 8, 8),), ["input"], ["output"])
            for name, act in (("relu", nn.ReLU()), ("silu", nn.SiLU()), ("gelu", nn.GELU()))}
-    return cnn | {"attention": export(Attention().eval(), (torch.randn(1, 6, 16),), ["input"], ["output"])}
+    return cnn | {"attention": export(Attention().eval(), (torch.randn(1, 6, 48),), ["input"], ["output"])}
 
 
 @pytest.mark.parametrize("setting", ["int8-static-pc", "int8-static-pt"])
@@ -213,3 +213,31 @@ def test_integer_kernels_are_the_ones_onnxruntime_builds(tmp_path, setting):
                 assert _fused_qdq(node, view, view.producers) == real, (name, node.name, real)
                 seen.add(real)
     assert seen == {True, False}  # both outcomes occur: the test can tell them apart
+
+
+@pytest.mark.parametrize("setting", ["wq8", "wq4"])
+def test_weight_only_matmuls_are_the_ones_onnxruntime_packs(tmp_path, setting):
+    """Weight-only quantization: onnxruntime rewrites DQ(weight) -> MatMul into MatMulNBits (no per-run
+    de-quantization) under conditions the structure features mirror; a transposed Gemm keeps its DQ."""
+    import onnxruntime as ort
+
+    from advisor.features.graph import GraphView
+    from advisor.modelio import LoadedModel
+    from advisor.predictors.structure import _nbits_matmul
+
+    seen = set()
+    for name, proto in _fusion_cases().items():
+        q = get_setting(setting).apply(from_proto(proto)).model
+        inferred = onnx.shape_inference.infer_shapes(q, strict_mode=False, data_prop=True)
+        view = GraphView(LoadedModel(None, q, inferred))
+        inits = {t.name: t for t in q.graph.initializer}
+        so = ort.SessionOptions()
+        so.optimized_model_filepath, so.log_severity_level = str(tmp_path / f"{name}.onnx"), 3
+        ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        packed = [n.name for n in onnx.load(so.optimized_model_filepath).graph.node if n.op_type == "MatMulNBits"]
+        for node in view.compute:
+            if node.op_type in ("Gemm", "MatMul"):
+                real = any(p.startswith(node.name) for p in packed)
+                assert _nbits_matmul(node, view, view.producers, inits) == real, (name, node.name, real)
+                seen.add(real)
+    assert seen == {True, False}

@@ -153,9 +153,11 @@ class CostModelPrior(ParamsMixin):
     ``MERGE``: kinds priced together here. A setting rarely moves work between them, and held out by
     family (the only family of batch-1 fully connected layers is the MLP) a split that cancels in a
     ratio only adds unidentified costs; the absolute prior (``CostLatencyPrior``) keeps them apart.
+    MatMulNBits (integer weights unpacked in the kernel) is priced as the float GEMM it replaces: only
+    the transformers have it, and held out, an unidentified cost made their wq8 ratio 0.31 for 1.05.
     """
 
-    MERGE = {"mac_gemv": "mac_gemm", "nodes_shape": "nodes"}
+    MERGE = {"mac_gemv": "mac_gemm", "nodes_shape": "nodes", "mac_mm_nbits": "mac_gemm"}
     _START = (0.0, math.log(5.0), math.log(5e4))  # per element ~5 MACs; per node ~50k MACs of dispatch
 
     def __init__(self, shrink: float = 1.0, min_rows: int = 30):

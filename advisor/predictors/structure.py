@@ -33,7 +33,10 @@ and data-movement nodes): the inputs of the cost-model priors (``advisor.predict
 version counts as having none; a bundle trained on another version is refused at load (retrain).
 Bundles trained without these columns see them as missing values (trees never split on a column that
 was all missing in training). Version 2: QDQ groups as onnxruntime really fuses them (version 1
-counted every DQ -> Conv/Gemm/MatMul group as integer) and ``mac_conv_dqw``.
+counted every DQ -> Conv/Gemm/MatMul group as integer) and ``mac_conv_dqw``. Version 3: weight-only
+MatMuls that onnxruntime packs into MatMulNBits (``mac_mm_nbits``, no per-run de-quantization);
+integer MACs split into convolutions (narrow, < 32 outputs, apart), depthwise, GEMM and GEMV; a GEMV
+recognised by its input where the output shape is unknown.
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ from advisor.errors import AdvisorError, NotApplicableError
 if TYPE_CHECKING:
     from advisor.modelio import LoadedModel
 
-STRUCTURE_VERSION = 2
+STRUCTURE_VERSION = 3
 COLUMNS = ("v_mac_ratio", "v_float_mac_share", "v_log_dq_weight_per_mac", "v_log_dq4_weight_per_mac",
            "v_log_q_act_per_mac", "v_align8_share", "v_align16_share", "v_d_align8", "v_d_align16",
            "v_log_node_ratio")
@@ -60,6 +63,7 @@ _FLOAT_MAC_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "
                             "FusedGemm", "FusedMatMul"})
 _CONV_OPS = frozenset({"Conv", "FusedConv", "ConvInteger", "QLinearConv"})
 _INT4 = frozenset({22, 21})  # onnx.TensorProto.INT4, UINT4
+_NBITS = frozenset({2, 3, 21, 22, 25, 26})  # UINT8, INT8, UINT4, INT4, UINT2, INT2
 
 
 def structure_all(lm: LoadedModel, names=None) -> dict:
@@ -117,10 +121,11 @@ def relative(base: dict, var: dict) -> dict:
 _WIDTHS = ((16, "n16"), (32, "n32"), (64, "n64"))
 _CONV_BUCKETS = tuple(f"mac_conv_{a}_{w}" for a in ("a16", "a8", "u") for w in ("n16", "n32", "n64", "nbig"))
 QUANTITIES = _CONV_BUCKETS + ("mac_conv_dqw", "mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv",
-                              "mac_mm_dyn", "mac_rec", "mac_int_conv", "mac_int_gemm", "mac_int_rec", "act", "q_act", "dq_w", "dq4_w", "nodes",
+                              "mac_mm_dyn", "mac_mm_nbits", "mac_rec", "mac_int_conv", "mac_int_conv_n32", "mac_int_dw",
+                              "mac_int_gemm", "mac_int_gemv", "mac_int_rec", "act", "q_act", "dq_w", "dq4_w", "nodes",
                               "nodes_shape")
-_FLOAT_MAC_KINDS = _CONV_BUCKETS + ("mac_conv_dqw", "mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv", "mac_mm_dyn",
-                                    "mac_rec")
+_FLOAT_MAC_KINDS = _CONV_BUCKETS + ("mac_conv_dqw", "mac_dw_a16", "mac_dw_a8", "mac_dw_u", "mac_gemm", "mac_gemv",
+                                    "mac_mm_dyn", "mac_mm_nbits", "mac_rec")
 Q_COLUMNS = tuple(f"q0_{k}" for k in QUANTITIES) + tuple(f"q1_{k}" for k in QUANTITIES)
 ALL_COLUMNS = COLUMNS + Q_COLUMNS
 
@@ -144,7 +149,7 @@ def graph_stats(model, inferred) -> dict:
     align = np.zeros(3)  # Conv MACs: all, channels multiple of 8, of 16
     for node in view.order:
         op = node.op_type
-        if op == _DQ and node.input[0] in inits and _feeds_float(node.output[0], view, producers):
+        if op == _DQ and node.input[0] in inits and _feeds_float(node.output[0], view, producers, inits):
             n = float(np.prod(list(inits[node.input[0]].dims) or [1]))
             q["dq4_w" if inits[node.input[0]].data_type in _INT4 else "dq_w"] += n
         if id(node) not in compute:
@@ -157,7 +162,7 @@ def graph_stats(model, inferred) -> dict:
         if macs:
             is_conv = op in _CONV_OPS or (cost is not None and str(cost.category).startswith("conv"))
             ok8, ok16 = _aligned(node, view) if is_conv else (0.0, 0.0)
-            q[_mac_bucket(node, view, producers, cost, ok8, ok16)] += macs
+            q[_mac_bucket(node, view, producers, cost, ok8, ok16, inits)] += macs
             if op in _CONV_OPS:  # float or integer
                 align += np.array([macs, macs * ok8, macs * ok16])
     s = dict(q)
@@ -167,14 +172,24 @@ def graph_stats(model, inferred) -> dict:
     return s
 
 
-def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float) -> str:
+def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float, inits: dict) -> str:
     """The ``QUANTITIES`` kind a MAC node's MACs count under (``ok8``/``ok16``: its ``_aligned``)."""
     op = node.op_type
     if op in _INT_OPS or (op in _FLOAT_MAC_OPS and _fused_qdq(node, view, producers)):
         if op in ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"):
             return "mac_int_rec"
-        return "mac_int_conv" if "Conv" in op else "mac_int_gemm"
+        category = cost.category if cost is not None else None
+        if "Conv" in op:
+            if category in ("conv_depthwise", "conv_grouped"):
+                return "mac_int_dw"
+            from advisor.features.macs import WEIGHT_SLOTS
+
+            c_out = int((view.concrete(node.input[WEIGHT_SLOTS[op][0][0]]) or [0])[0])
+            return "mac_int_conv_n32" if c_out < 32 else "mac_int_conv"
+        return "mac_int_gemv" if _one_row(node, view) else "mac_int_gemm"
     category = cost.category if cost is not None else None
+    if _nbits_matmul(node, view, producers, inits):
+        return "mac_mm_nbits"
     if category in ("conv", "conv_depthwise", "conv_grouped") and _dq_weight(node, producers):
         return "mac_conv_dqw"
     if category == "conv":
@@ -186,9 +201,18 @@ def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float) -> s
     if category in ("conv_depthwise", "conv_grouped"):
         return "mac_dw_a16" if ok16 else "mac_dw_a8" if ok8 else "mac_dw_u"
     if category == "gemm":  # one output row (batch-1 fully connected): memory-bound, priced apart
-        out = view.concrete(node.output[0]) or []
-        return "mac_gemv" if len(out) >= 1 and view.numel(node.output[0]) == out[-1] else "mac_gemm"
+        return "mac_gemv" if _one_row(node, view) else "mac_gemm"
     return {"matmul_dynamic": "mac_mm_dyn", "recurrent": "mac_rec"}.get(category, "mac_gemm")
+
+
+def _one_row(node, view) -> bool:
+    """A GEMM computing one output row (batch-1 fully connected layer): its output, or where the output
+    shape is unknown its first input, holds as many elements as its last dimension."""
+    for name in (node.output[0], node.input[0]):
+        dims = view.concrete(name)
+        if dims:
+            return view.numel(name) == dims[-1]
+    return False
 
 
 def _dq_weight(node, producers: dict) -> bool:
@@ -277,10 +301,41 @@ def _u8_out(node, view):
     return len(dqs) == 1 and dqs[0] is not None and dqs[0].op_type == _DQ and len(_readers(dqs[0].output[0], view)) <= 1
 
 
-def _feeds_float(name: str, view, producers: dict) -> bool:
-    """True unless every reader of the de-quantized weight ``name`` is a fused QDQ op."""
+def _feeds_float(name: str, view, producers: dict, inits: dict) -> bool:
+    """True unless every reader of the de-quantized weight ``name`` is a fused QDQ op or a MatMul
+    onnxruntime turns into MatMulNBits (which reads the integer weight itself)."""
     readers = [view.compute[i] for i in view.consumers.get(name, ())]
-    return not readers or not all(n.op_type in _FLOAT_MAC_OPS and _fused_qdq(n, view, producers) for n in readers)
+    return not readers or not all(n.op_type in _FLOAT_MAC_OPS and (_fused_qdq(n, view, producers)
+                                                                   or _nbits_matmul(n, view, producers, inits))
+                                  for n in readers)
+
+
+def _nbits_matmul(node, view, producers: dict, inits: dict) -> bool:
+    """A float MatMul/Gemm whose only de-quantized input is a 2-D 2/4/8-bit weight, which onnxruntime
+    (1.20+, CPU) rewrites into MatMulNBits: integer weights unpacked inside the kernel, no per-run
+    DequantizeLinear. Its conditions: the DQ feeds only this node; the scale is a scalar, per output
+    column (axis 1) or blockwise along the input (axis 0); a Gemm must be a plain MatMul (alpha 1,
+    transA/transB 0, beta 1)."""
+    if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
+        return False
+    dq = producers.get(node.input[1])
+    if getattr(dq, "op_type", None) != _DQ or not view.is_activation(node.input[0]) or \
+            getattr(producers.get(node.input[0]), "op_type", None) == _DQ:
+        return False
+    w, scale = inits.get(dq.input[0]), inits.get(dq.input[1]) if len(dq.input) > 1 else None
+    if w is None or scale is None or len(w.dims) != 2 or w.data_type not in _NBITS:
+        return False
+    if len(view.consumers.get(node.input[1], ())) != 1:
+        return False
+    axis, block = view.attr(dq, "axis", 1), view.attr(dq, "block_size", 0)
+    if block:
+        ok = axis == 0 and block >= 16 and block & (block - 1) == 0 and len(scale.dims) == 2
+    else:
+        ok = len(scale.dims) == 0 or (len(scale.dims) == 1 and scale.dims[0] == w.dims[1] and axis == 1)
+    if ok and node.op_type == "Gemm":
+        ok = view.attr(node, "alpha", 1.0) == 1.0 and not view.attr(node, "transA", 0) and \
+            not view.attr(node, "transB", 0) and (len(node.input) < 3 or view.attr(node, "beta", 1.0) == 1.0)
+    return ok
 
 
 def _aligned(node, view) -> tuple[float, float]:
