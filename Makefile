@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 run: install
 	mkdir -p $(OUT)
 	$(BIN)/advisor inspect $(EXAMPLE)
-	$(BIN)/advisor recommend $(EXAMPLE) --device host --max-size 100KB --apply $(OUT)/resnet8-small.onnx --verify --plot $(OUT)/pareto-host.png
+	$(BIN)/advisor recommend $(EXAMPLE) --device host --max-size 100KB --max-accuracy-drop 1% --apply $(OUT)/resnet8-small.onnx --verify --plot $(OUT)/pareto-host.png
 	$(BIN)/advisor recommend $(EXAMPLE) --device jetson-tx2 --max-size 200KB
 
 lint: install

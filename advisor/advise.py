@@ -150,7 +150,7 @@ def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn, structure
         return Candidate(setting=name, applicable=False, notes=(reason,))
     supported, beneficial, why = setting_support(dev, runtime, name)
     notes = [] if beneficial is not False or name == "none" else [why]
-    notes += structure_notes(structure)
+    notes += structure_notes(structure, runtime)
     if not supported:
         return Candidate(setting=name, applicable=False, notes=(f"not supported on {dev.name}/{runtime}: {why}",))
     acc, acc_iv, acc_src = row.get("accuracy_drop_pct"), None, row.get("accuracy_source")
@@ -163,11 +163,20 @@ def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn, structure
                      accuracy_source=acc_src, notes=tuple(notes))
 
 
-def structure_notes(st: dict | None) -> list[str]:
-    """What the setting does to this graph that moves latency against the MAC count, in words."""
+def structure_notes(st: dict | None, runtime: str = "") -> list[str]:
+    """What the setting does to this graph that moves latency against the MAC count, in words.
+    ``runtime``: notes about onnxruntime's CPU kernels only where that is the runtime."""
     if not st:
         return []
     out = []
+    macs = sum(v for k, v in st.items() if k.startswith("q1_mac_"))
+    unfused = st.get("q1_mac_conv_dqw", 0.0) / macs if macs > 0 else 0.0
+    converts = st.get("q1_q_act", 0.0) > st.get("q0_q_act", 0.0)
+    if runtime.startswith("onnxruntime-cpu") and converts and unfused >= 0.25:
+        out.append(f"onnxruntime cannot fuse the quantized convolutions holding {unfused:.0%} of its MACs (their "
+                   "int8 tensors are read twice, e.g. by a SiLU/GELU/h-swish or a skip connection): they run in "
+                   "float, de-quantizing their weights on every run, with quantize/de-quantize work added")
+        return out
     for m in (8, 16):
         before, after = st[f"v_align{m}_share"] - st[f"v_d_align{m}"], st[f"v_align{m}_share"]
         if before - after >= 0.25:
@@ -249,6 +258,11 @@ def recommend(model_path, device: str, constraints: Constraints, objective: str 
                           bundle=pred.bundle)
 
 
+# Without an accuracy budget the advisor optimises what it was asked to, but says so when the choice is
+# expected to cost more accuracy than this (pruning without retraining can cost tens of points).
+UNBUDGETED_DROP_PP = 1.0
+
+
 def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: Prediction) -> str:
     """One paragraph: what was chosen, which constraint binds, what was traded, how sure we are."""
     base = next((c for c in outcome.candidates if c.setting == "none"), None)
@@ -281,6 +295,10 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
                      f"{c.latency_ms_interval[1]:.3g} ms).")
     if c.notes:
         parts.append("Note: " + "; ".join(c.notes) + ".")
+    if constraints.max_accuracy_drop_pct is None and (c.accuracy_drop_pct or 0.0) > UNBUDGETED_DROP_PP:
+        parts.append(f"Warning: no accuracy budget was given, and this choice is expected to lose "
+                     f"{c.accuracy_drop_pct:.1f} pp of accuracy ({c.accuracy_source or 'predicted'}); pass "
+                     "--max-accuracy-drop (e.g. 1%) to rule such settings out.")
     if constraints.max_accuracy_drop_pct is not None and c.accuracy_source == "predicted":
         parts.append("The accuracy budget was judged on a predicted point value (no interval); pass --data to "
                      "measure the drop on your inputs.")

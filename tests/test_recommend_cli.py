@@ -122,3 +122,21 @@ def test_data_measures_accuracy_on_this_host(bundle, tmp_path):
     measured = [c for c in doc["candidates"] if c["accuracy_source"] == "measured"]
     assert measured and all(c["accuracy_drop_pct"] is not None for c in measured)
     assert next(c for c in doc["candidates"] if c["setting"] == "fp16")["accuracy_drop_pct"] < 0.1
+
+
+def test_unbudgeted_accuracy_loss_and_unfused_int8_are_explained():
+    """With the shipped host bundle: no accuracy budget and a choice expected to lose points of
+    accuracy -> a warning; the int8-static candidates say onnxruntime cannot fuse the convolutions
+    next to ResNet-8's skip connections (a structure fact, not a learned one)."""
+    r = runner.invoke(app, ["recommend", str(EXAMPLE), "--device", "host", "--max-size", "100KB", "--json"])
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    chosen = next(c for c in doc["candidates"] if c["setting"] == doc["recommendation"]["setting"])
+    assert chosen["accuracy_drop_pct"] > 1.0 and "no accuracy budget was given" in doc["recommendation"]["reason"]
+    r = runner.invoke(app, ["recommend", str(EXAMPLE), "--device", "host", "--max-size", "100KB",
+                            "--max-accuracy-drop", "1%", "--json"])
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert "no accuracy budget" not in doc["recommendation"]["reason"]
+    notes = {c["setting"]: " ".join(c.get("notes") or []) for c in doc["candidates"]}
+    assert "cannot fuse" in notes["int8-static-pc"] and "cannot fuse" not in notes["fp16"]
