@@ -145,9 +145,10 @@ def _fork(item, plan, result, errfile, timeout):
     """(exit code, negative signal, or None on timeout; stderr text) of a forked measurement."""
     import profiling.runner  # noqa: F401  (imported before fork: the child starts warm)
     parent = os.getpid()
-    # SIGINT/SIGTERM are held back across the fork: one arriving between fork() and the try below
-    # would leave the child measuring while the parent deletes its temp folder. Released inside the
-    # try, a pending signal raises there and the child is killed.
+    # SIGINT/SIGTERM are deferred across the fork: one arriving between fork() and the try below
+    # would leave the child measuring while the parent deletes its temp folder. Re-raised inside the
+    # try, a deferred signal gets the child killed. (Deferred by Python handler, not by signal mask:
+    # another thread of the process would take a masked signal and Python would still raise here.)
     held = _hold_signals()
     try:
         pid = os.fork()
@@ -155,7 +156,7 @@ def _fork(item, plan, result, errfile, timeout):
         _release_signals(held)
         raise
     if pid == 0:
-        _forked_child(item, plan, result, errfile, parent, held)
+        _forked_child(item, plan, result, errfile, parent)
     deadline = time.monotonic() + timeout
     try:
         _release_signals(held)
@@ -174,7 +175,7 @@ def _fork(item, plan, result, errfile, timeout):
     return code, _read(errfile)
 
 
-def _forked_child(item, plan, result, errfile, parent, held):
+def _forked_child(item, plan, result, errfile, parent):
     """Runs in the forked child: measure, write the record, and leave with os._exit. Nothing it
     prints reaches the sweep's own stdout/stderr: those are pointed at devnull before anything
     can fail, then stderr at ``errfile``."""
@@ -185,9 +186,8 @@ def _forked_child(item, plan, result, errfile, parent, held):
         os.dup2(devnull, 2)
         for fd in list(_HELD_LOCK_FDS):
             os.close(fd)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent's deferring handlers are not ours
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _release_signals(held)
         die_with_parent()
         if os.getppid() != parent:  # the sweep died before prctl took effect
             return
@@ -207,16 +207,39 @@ def _forked_child(item, plan, result, errfile, parent, held):
         os._exit(code)
 
 
+class _Deferred(object):
+    """A signal handler that only records which signals arrived."""
+
+    def __init__(self):
+        self.got = []
+
+    def __call__(self, signum, frame):
+        self.got.append(signum)
+
+
 def _hold_signals():
-    """Block SIGINT and SIGTERM in this thread; returns the previous mask (None where unsupported)."""
-    if not hasattr(signal, "pthread_sigmask"):
+    """Defer SIGINT and SIGTERM (main thread only: elsewhere handlers cannot be set; returns None)."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    deferred = _Deferred()
+    return deferred, {s: signal.signal(s, deferred) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _release_signals(held):
-    if held is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    """Restore the handlers and act on any deferred signal as they would have (KeyboardInterrupt for
+    SIGINT; the default action, re-delivered, for SIGTERM)."""
+    if held is None:
+        return
+    deferred, previous = held
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    for signum in dict.fromkeys(deferred.got):
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, None)
+        elif handler != signal.SIG_IGN:
+            os.kill(os.getpid(), signum)
 
 
 def die_with_parent():
