@@ -150,7 +150,7 @@ def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn, structure
         return Candidate(setting=name, applicable=False, notes=(reason,))
     supported, beneficial, why = setting_support(dev, runtime, name)
     notes = [] if beneficial is not False or name == "none" else [why]
-    notes += structure_notes(structure, runtime)
+    notes += structure_notes(structure, runtime, dev.cpu.arch)
     if not supported:
         return Candidate(setting=name, applicable=False, notes=(f"not supported on {dev.name}/{runtime}: {why}",))
     acc, acc_iv, acc_src = row.get("accuracy_drop_pct"), None, row.get("accuracy_source")
@@ -163,16 +163,18 @@ def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn, structure
                      accuracy_source=acc_src, notes=tuple(notes))
 
 
-def structure_notes(st: dict | None, runtime: str = "") -> list[str]:
+def structure_notes(st: dict | None, runtime: str = "", arch: str = "") -> list[str]:
     """What the setting does to this graph that moves latency against the MAC count, in words.
-    ``runtime``: notes about onnxruntime's CPU kernels only where that is the runtime."""
+    ``runtime``/``arch``: notes about onnxruntime's x86 CPU kernels only where those are the target's
+    (on Arm, onnxruntime runs int8 activations as they are and fuses those groups)."""
     if not st:
         return []
     out = []
     macs = sum(v for k, v in st.items() if k.startswith("q1_mac_"))
     unfused = st.get("q1_mac_conv_dqw", 0.0) / macs if macs > 0 else 0.0
     converts = st.get("q1_q_act", 0.0) > st.get("q0_q_act", 0.0)
-    if runtime.startswith("onnxruntime-cpu") and converts and unfused >= 0.25:
+    x86 = arch.lower() in ("x86_64", "amd64", "x86", "i686")
+    if runtime.startswith("onnxruntime-cpu") and x86 and converts and unfused >= 0.25:
         out.append(f"onnxruntime cannot fuse the quantized convolutions holding {unfused:.0%} of its MACs (their "
                    "int8 tensors are read twice, e.g. by a SiLU/GELU/h-swish or a skip connection): they run in "
                    "float, de-quantizing their weights on every run, with quantize/de-quantize work added")
