@@ -37,6 +37,11 @@ counted every DQ -> Conv/Gemm/MatMul group as integer) and ``mac_conv_dqw``. Ver
 MatMuls that onnxruntime packs into MatMulNBits (``mac_mm_nbits``, no per-run de-quantization);
 integer MACs split into convolutions (narrow, < 32 outputs, apart), depthwise, GEMM and GEMV; a GEMV
 recognised by its input where the output shape is unknown.
+
+The fusion rules are onnxruntime's on x86 (this host's). On Arm, onnxruntime also fuses groups with
+int8 activations, so for an Arm board the float share overstates what stays in float; trees trained
+on that board's records learn what the columns are worth there, but the cost prior's reading of them
+is the x86 one.
 """
 from __future__ import annotations
 
