@@ -151,10 +151,11 @@ def graph_stats(model, inferred) -> dict:
     shape_nodes = sum(1 for n in view.compute if n.op_type in RESHAPE_LIKE)
     q["nodes"], q["nodes_shape"] = float(len(view.compute) - shape_nodes), float(shape_nodes)
     compute = {id(n) for n in view.compute}
+    kernels = _kernels(view, inits)
     align = np.zeros(3)  # Conv MACs: all, channels multiple of 8, of 16
     for node in view.order:
         op = node.op_type
-        if op == _DQ and node.input[0] in inits and _feeds_float(node.output[0], view, producers, inits):
+        if op == _DQ and node.input[0] in inits and _feeds_float(node.output[0], view, kernels):
             n = float(np.prod(list(inits[node.input[0]].dims) or [1]))
             q["dq4_w" if inits[node.input[0]].data_type in _INT4 else "dq_w"] += n
         if id(node) not in compute:
@@ -167,7 +168,7 @@ def graph_stats(model, inferred) -> dict:
         if macs:
             is_conv = op in _CONV_OPS or (cost is not None and str(cost.category).startswith("conv"))
             ok8, ok16 = _aligned(node, view) if is_conv else (0.0, 0.0)
-            q[_mac_bucket(node, view, producers, cost, ok8, ok16, inits)] += macs
+            q[_mac_bucket(node, view, producers, cost, ok8, ok16, kernels.get(id(node)))] += macs
             if op in _CONV_OPS:  # float or integer
                 align += np.array([macs, macs * ok8, macs * ok16])
     s = dict(q)
@@ -177,31 +178,25 @@ def graph_stats(model, inferred) -> dict:
     return s
 
 
-def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float, inits: dict) -> str:
-    """The ``QUANTITIES`` kind a MAC node's MACs count under (``ok8``/``ok16``: its ``_aligned``)."""
+def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float, kernel: str | None) -> str:
+    """The ``QUANTITIES`` kind a MAC node's MACs count under (``ok8``/``ok16``: its ``_aligned``;
+    ``kernel``: its ``_kernels`` verdict)."""
     op = node.op_type
-    if op in _INT_OPS or (op in _FLOAT_MAC_OPS and _fused_qdq(node, view, producers)):
+    category = cost.category if cost is not None else None
+    if op in _INT_OPS or kernel == "int":
         if op in ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"):
             return "mac_int_rec"
-        category = cost.category if cost is not None else None
         if "Conv" in op:
             if category in ("conv_depthwise", "conv_grouped"):
                 return "mac_int_dw"
-            from advisor.features.macs import WEIGHT_SLOTS
-
-            c_out = int((view.concrete(node.input[WEIGHT_SLOTS[op][0][0]]) or [0])[0])
-            return "mac_int_conv_n32" if c_out < 32 else "mac_int_conv"
+            return "mac_int_conv_n32" if _c_out(node, view) < 32 else "mac_int_conv"
         return "mac_int_gemv" if _one_row(node, view) else "mac_int_gemm"
-    category = cost.category if cost is not None else None
-    if _nbits_matmul(node, view, producers, inits):
+    if kernel == "nbits":
         return "mac_mm_nbits"
     if category in ("conv", "conv_depthwise", "conv_grouped") and _dq_weight(node, producers):
         return "mac_conv_dqw"
     if category == "conv":
-        from advisor.features.macs import WEIGHT_SLOTS
-
-        c_out = int((view.concrete(node.input[WEIGHT_SLOTS[op][0][0]]) or [0])[0])
-        width = next((name for limit, name in _WIDTHS if c_out < limit), "nbig")
+        width = next((name for limit, name in _WIDTHS if _c_out(node, view) < limit), "nbig")
         return f"mac_conv_{'a16' if ok16 else 'a8' if ok8 else 'u'}_{width}"
     if category in ("conv_depthwise", "conv_grouped"):
         return "mac_dw_a16" if ok16 else "mac_dw_a8" if ok8 else "mac_dw_u"
@@ -220,13 +215,23 @@ def _one_row(node, view) -> bool:
     return False
 
 
+def _weight_slot(op: str) -> int:
+    """Input position of a MAC op's weight."""
+    from advisor.features.macs import WEIGHT_SLOTS
+
+    return WEIGHT_SLOTS[op][0][0] if op in WEIGHT_SLOTS else 1
+
+
+def _c_out(node, view) -> int:
+    """Output channels of a Conv (its weight's first dimension; 0 where unknown)."""
+    return int((view.concrete(node.input[_weight_slot(node.op_type)]) or [0])[0])
+
+
 def _dq_weight(node, producers: dict) -> bool:
     """A float Conv whose weight is de-quantized at run time (weight-only settings, QDQ groups the
     runtime does not fuse): no constant weight to pre-pack, so onnxruntime keeps it out of its blocked
     (NCHWc) layout and runs the plain, slower convolution."""
-    from advisor.features.macs import WEIGHT_SLOTS
-
-    slot = WEIGHT_SLOTS[node.op_type][0][0] if node.op_type in WEIGHT_SLOTS else 1
+    slot = _weight_slot(node.op_type)
     return len(node.input) > slot and getattr(producers.get(node.input[slot]), "op_type", None) == _DQ
 
 
@@ -306,13 +311,25 @@ def _u8_out(node, view):
     return len(dqs) == 1 and dqs[0] is not None and dqs[0].op_type == _DQ and len(_readers(dqs[0].output[0], view)) <= 1
 
 
-def _feeds_float(name: str, view, producers: dict, inits: dict) -> bool:
+def _kernels(view, inits: dict) -> dict:
+    """id(node) -> "int" (a QDQ group onnxruntime fuses, ``_fused_qdq``) or "nbits" (a MatMul it packs
+    into MatMulNBits, ``_nbits_matmul``) for the graph's float MAC ops; worked out once per graph."""
+    out = {}
+    for node in view.compute:
+        if node.op_type not in _FLOAT_MAC_OPS:
+            continue
+        if _fused_qdq(node, view, view.producers):
+            out[id(node)] = "int"
+        elif _nbits_matmul(node, view, view.producers, inits):
+            out[id(node)] = "nbits"
+    return out
+
+
+def _feeds_float(name: str, view, kernels: dict) -> bool:
     """True unless every reader of the de-quantized weight ``name`` is a fused QDQ op or a MatMul
     onnxruntime turns into MatMulNBits (which reads the integer weight itself)."""
     readers = [view.compute[i] for i in view.consumers.get(name, ())]
-    return not readers or not all(n.op_type in _FLOAT_MAC_OPS and (_fused_qdq(n, view, producers)
-                                                                   or _nbits_matmul(n, view, producers, inits))
-                                  for n in readers)
+    return not readers or not all(id(n) in kernels for n in readers)
 
 
 def _nbits_matmul(node, view, producers: dict, inits: dict) -> bool:
@@ -345,9 +362,7 @@ def _nbits_matmul(node, view, producers: dict, inits: dict) -> bool:
 
 def _aligned(node, view) -> tuple[float, float]:
     """(1/0 for channels in and out multiples of 8, same for 16) of a Conv (depthwise: its channels)."""
-    from advisor.features.macs import WEIGHT_SLOTS
-
-    w = view.concrete(node.input[WEIGHT_SLOTS[node.op_type][0][0]]) or []
+    w = view.concrete(node.input[_weight_slot(node.op_type)]) or []
     x = view.concrete(node.input[0]) or []
     if len(w) < 2:
         return 0.0, 0.0
