@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from profiling.records import append_record, read_records, record_key
@@ -219,7 +220,6 @@ class _Deferred(object):
 
 def _hold_signals():
     """Defer SIGINT and SIGTERM (main thread only: elsewhere handlers cannot be set; returns None)."""
-    import threading
     if threading.current_thread() is not threading.main_thread():
         return None
     deferred = _Deferred()
