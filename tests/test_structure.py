@@ -187,26 +187,33 @@ def _fusion_cases() -> dict:
     return cnn | {"attention": export(Attention().eval(), (torch.randn(1, 6, 48),), ["input"], ["output"])}
 
 
-@pytest.mark.parametrize("setting", ["int8-static-pc", "int8-static-pt"])
-def test_integer_kernels_are_the_ones_onnxruntime_builds(tmp_path, setting):
-    """For every Conv/Gemm/MatMul of the quantized graph, the structure features' verdict (integer
-    kernel or float with weights de-quantized each run) is what onnxruntime's optimizer really does."""
+def _as_onnxruntime_builds_it(tmp_path, setting: str):
+    """(case name, structure view of the compressed graph, onnx nodes of the graph onnxruntime's CPU
+    optimizer makes of it) for every ``_fusion_cases`` network under ``setting``."""
     import onnxruntime as ort
 
     from advisor.features.graph import GraphView
     from advisor.modelio import LoadedModel
+
+    for name, proto in _fusion_cases().items():
+        q = get_setting(setting).apply(from_proto(proto)).model
+        inferred = onnx.shape_inference.infer_shapes(q, strict_mode=False, data_prop=True)
+        so = ort.SessionOptions()
+        so.optimized_model_filepath, so.log_severity_level = str(tmp_path / f"{name}.onnx"), 3
+        ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        yield name, GraphView(LoadedModel(None, q, inferred)), onnx.load(so.optimized_model_filepath).graph.node
+
+
+@pytest.mark.parametrize("setting", ["int8-static-pc", "int8-static-pt"])
+def test_integer_kernels_are_the_ones_onnxruntime_builds(tmp_path, setting):
+    """For every Conv/Gemm/MatMul of the quantized graph, the structure features' verdict (integer
+    kernel or float with weights de-quantized each run) is what onnxruntime's optimizer really does."""
     from advisor.predictors.structure import _fused_qdq
 
     integer_ops = {"QLinearConv", "QGemm", "QLinearMatMul", "MatMulIntegerToFloat"}
     seen = set()
-    for name, proto in _fusion_cases().items():
-        q = get_setting(setting).apply(from_proto(proto)).model
-        inferred = onnx.shape_inference.infer_shapes(q, strict_mode=False, data_prop=True)
-        view = GraphView(LoadedModel(None, q, inferred))
-        so = ort.SessionOptions()
-        so.optimized_model_filepath, so.log_severity_level = str(tmp_path / f"{name}.onnx"), 3
-        ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        fused = [n.name for n in onnx.load(so.optimized_model_filepath).graph.node if n.op_type in integer_ops]
+    for name, view, optimized in _as_onnxruntime_builds_it(tmp_path, setting):
+        fused = [n.name for n in optimized if n.op_type in integer_ops]
         for node in view.compute:
             if node.op_type in ("Conv", "Gemm", "MatMul"):
                 real = any(f == node.name or f.startswith(node.name + "_token") for f in fused)
@@ -219,22 +226,12 @@ def test_integer_kernels_are_the_ones_onnxruntime_builds(tmp_path, setting):
 def test_weight_only_matmuls_are_the_ones_onnxruntime_packs(tmp_path, setting):
     """Weight-only quantization: onnxruntime rewrites DQ(weight) -> MatMul into MatMulNBits (no per-run
     de-quantization) under conditions the structure features mirror; a transposed Gemm keeps its DQ."""
-    import onnxruntime as ort
-
-    from advisor.features.graph import GraphView
-    from advisor.modelio import LoadedModel
     from advisor.predictors.structure import _nbits_matmul
 
     seen = set()
-    for name, proto in _fusion_cases().items():
-        q = get_setting(setting).apply(from_proto(proto)).model
-        inferred = onnx.shape_inference.infer_shapes(q, strict_mode=False, data_prop=True)
-        view = GraphView(LoadedModel(None, q, inferred))
-        inits = {t.name: t for t in q.graph.initializer}
-        so = ort.SessionOptions()
-        so.optimized_model_filepath, so.log_severity_level = str(tmp_path / f"{name}.onnx"), 3
-        ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        packed = [n.name for n in onnx.load(so.optimized_model_filepath).graph.node if n.op_type == "MatMulNBits"]
+    for name, view, optimized in _as_onnxruntime_builds_it(tmp_path, setting):
+        inits = {t.name: t for t in view.model.graph.initializer}
+        packed = [n.name for n in optimized if n.op_type == "MatMulNBits"]
         for node in view.compute:
             if node.op_type in ("Gemm", "MatMul"):
                 real = any(p.startswith(node.name) for p in packed)
