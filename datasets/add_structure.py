@@ -13,20 +13,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write(path: Path, records: list[dict]) -> None:
@@ -41,9 +32,11 @@ def _write(path: Path, records: list[dict]) -> None:
 
 
 def _locate(name: str, sha: str, dirs: list[Path], work: Path) -> Path | None:
+    from advisor.api import file_sha256
+
     for d in dirs:
         p = d / f"{name}.onnx"
-        if p.is_file() and _sha256(p) == sha:
+        if p.is_file() and file_sha256(p) == sha:
             return p
     p = work / f"{name}.onnx"
     if not p.is_file():
@@ -51,7 +44,7 @@ def _locate(name: str, sha: str, dirs: list[Path], work: Path) -> Path | None:
         advisor = Path(sys.executable).with_name("advisor")
         subprocess.run([str(advisor), "zoo", "build", name, "-o", str(work)], check=False,
                        stdout=subprocess.DEVNULL)
-    return p if p.is_file() and _sha256(p) == sha else None
+    return p if p.is_file() and file_sha256(p) == sha else None
 
 
 def main() -> int:
