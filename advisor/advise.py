@@ -174,11 +174,11 @@ def structure_notes(st: dict | None, runtime: str = "", arch: str = "") -> list[
     unfused = st.get("q1_mac_conv_dqw", 0.0) / macs if macs > 0 else 0.0
     converts = st.get("q1_q_act", 0.0) > st.get("q0_q_act", 0.0)
     x86 = arch.lower() in ("x86_64", "amd64", "x86", "i686")
-    if runtime.startswith("onnxruntime-cpu") and x86 and converts and unfused >= 0.25:
+    unfused_note = runtime.startswith("onnxruntime-cpu") and x86 and converts and unfused >= 0.25
+    if unfused_note:
         out.append(f"onnxruntime cannot fuse the quantized convolutions holding {unfused:.0%} of its MACs (their "
                    "int8 tensors are read twice, e.g. by a SiLU/GELU/h-swish or a skip connection): they run in "
                    "float, de-quantizing their weights on every run, with quantize/de-quantize work added")
-        return out
     for m in (8, 16):
         before, after = st[f"v_align{m}_share"] - st[f"v_d_align{m}"], st[f"v_align{m}_share"]
         if before - after >= 0.25:
@@ -186,7 +186,8 @@ def structure_notes(st: dict | None, runtime: str = "", arch: str = "") -> list[
                        f"{after:.0%}): blocked convolution kernels may no longer apply, so it can be slower than its "
                        f"{1 - st['v_mac_ratio']:.0%} MAC cut suggests")
             break
-    if st["v_log_dq_weight_per_mac"] > -4.0 or st["v_log_dq4_weight_per_mac"] > -4.0:
+    # the unfused note already says the weights are de-quantized on every run
+    if not unfused_note and (st["v_log_dq_weight_per_mac"] > -4.0 or st["v_log_dq4_weight_per_mac"] > -4.0):
         per_mac = math.exp(max(st["v_log_dq_weight_per_mac"], st["v_log_dq4_weight_per_mac"]))
         out.append(f"de-quantizes its weights on every run ({per_mac:.2g} weight elements per MAC)")
     return out

@@ -94,3 +94,29 @@ def test_bad_inputs():
         choose([], "speed")
     with pytest.raises(UsageError):
         assess([], Constraints(), risk="yolo")
+
+
+def _structure(**over):
+    """A setting's structure summary (advisor.predictors.structure) with neutral values, then ``over``."""
+    base = {"q0_q_act": 0.0, "q1_q_act": 0.0, "q1_mac_conv_u_n32": 1e6, "q1_mac_conv_dqw": 0.0,
+            "v_align8_share": 1.0, "v_d_align8": 0.0, "v_align16_share": 1.0, "v_d_align16": 0.0,
+            "v_mac_ratio": 1.0, "v_log_dq_weight_per_mac": -30.0, "v_log_dq4_weight_per_mac": -30.0}
+    return {**base, **over}
+
+
+def test_structure_notes_say_unfused_and_misaligned_together():
+    """Pruning + int8: an unfused-QDQ note must not hide the channel-alignment note; the per-run
+    de-quantization is said once (inside the unfused note), not twice."""
+    from advisor.advise import structure_notes
+
+    st_ = _structure(q1_q_act=5e4, q1_mac_conv_u_n32=2e5, q1_mac_conv_dqw=8e5, v_align8_share=0.2,
+                     v_d_align8=-0.8, v_mac_ratio=0.55, v_log_dq_weight_per_mac=-2.0)
+    notes = structure_notes(st_, "onnxruntime-cpu", "x86_64")
+    assert len(notes) == 2
+    assert "cannot fuse" in notes[0] and "80%" in notes[0]
+    assert "multiples of 8" in notes[1] and "100% -> 20%" in notes[1]
+    # on Arm onnxruntime fuses those groups: no unfused note, so the de-quantization note stands alone
+    arm = structure_notes(st_, "onnxruntime-cpu", "aarch64")
+    assert not any("cannot fuse" in n for n in arm)
+    assert any("multiples of 8" in n for n in arm) and any("de-quantizes its weights" in n for n in arm)
+    assert structure_notes(_structure(), "onnxruntime-cpu", "x86_64") == []
