@@ -39,6 +39,7 @@ class SweepOptions:
     work_dir: str | None = None
     compress_jobs: int = 1
     accuracy_samples: int = 8
+    node_profile: bool = False  # per-node kernel times (onnxruntime's profiler) for layer-time predictors
 
     def __post_init__(self):
         if self.threads < 1:
@@ -51,6 +52,7 @@ class SweepOptions:
     def plan_header(self) -> dict:
         return {"device": {"name": self.device}, "runtime": self.runtime, "threads": self.threads,
                 "power": self.power, "accuracy_samples": self.accuracy_samples, "timeout_s": self.timeout_s, "wait_for_lock": self.wait_for_lock,
+                "node_profile": self.node_profile,
                 "protocol": {"warmup_runs": self.warmup_runs, "min_runs": self.min_runs, "max_runs": self.max_runs,
                              "target_rel_ci": self.target_rel_ci, "time_budget_s": self.time_budget_s,
                              "interleaved": self.interleaved}}

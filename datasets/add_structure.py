@@ -7,7 +7,8 @@
 Each record's model is looked up as ``DIR/<model.name>.onnx`` in the ``--models`` folders, and else
 rebuilt from the zoo (``advisor zoo build <name>`` into ``--work``); a file whose sha256 differs from
 the record's is not used (the record is left as it was and counted). Records already carrying the
-current STRUCTURE_VERSION are kept. Each file is rewritten atomically (gzip, same order).
+current STRUCTURE_VERSION and layer rows (``kernels.LAYERS_VERSION``) are kept. Each file is
+rewritten atomically (gzip, same order).
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def _locate(name: str, sha: str, dirs: list[Path], work: Path) -> Path | None:
 def main() -> int:
     from advisor.errors import AdvisorError
     from advisor.modelio import load_model
+    from advisor.predictors.kernels import LAYERS_VERSION
     from advisor.predictors.structure import STRUCTURE_VERSION, structure_all
     from profiling.records import RecordError, read_records
 
@@ -70,7 +72,8 @@ def main() -> int:
         added = missing = 0
         for rec in records:
             st = rec["setting"].get("structure")
-            if isinstance(st, dict) and st.get("version") == STRUCTURE_VERSION:
+            if isinstance(st, dict) and st.get("version") == STRUCTURE_VERSION and \
+                    st.get("layers_version") == LAYERS_VERSION:
                 continue
             sha = rec["model"]["sha256"]
             if sha not in cache:

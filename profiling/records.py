@@ -35,6 +35,7 @@ _TOP = {
     "memory": (dict, False),
     "size": (dict, False),
     "accuracy": (dict, False),
+    "node_profile": (dict, False),
 }
 _OK_REQUIRED = ("latency", "energy", "memory", "size", "accuracy", "host")
 _NESTED_REQUIRED = {
@@ -49,6 +50,7 @@ _NESTED_REQUIRED = {
     "size": ("size_bytes", "compressed_size_bytes"),
     "accuracy": ("source",),
     "host": ("steal_pct",),
+    "node_profile": ("source", "nodes"),
 }
 
 

@@ -60,7 +60,21 @@ def measure_item(item, plan):
     rec["energy"] = energy_mod.energy_record(lambda: session.run(feeds[0]), rec["latency"], plan)
     rec["size"] = file_sizes(item["model_path"])
     rec["accuracy"] = _accuracy(session, baseline, feeds, labels, source)
+    if item.get("node_profile") or plan.get("node_profile"):
+        _node_profile(rec, runtime, item, feeds[0], threads)
     return rec
+
+
+def _node_profile(rec, runtime, item, feed, threads):
+    """Per-node kernel times (for layer-level predictors), after the timing and in a session of their
+    own; a runtime without a node profiler, or a profiler that fails, costs the field, not the record."""
+    profile = getattr(runtime, "node_profile", None)
+    if profile is None:
+        return
+    try:
+        rec["node_profile"] = profile(item["model_path"], feed, threads=threads)
+    except Exception as exc:  # noqa: BLE001 - the record stands without it
+        rec["node_profile"] = {"source": "none", "nodes": [], "error": "{}: {}".format(type(exc).__name__, exc)[:300]}
 
 
 def _delta(after, before):

@@ -36,6 +36,9 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
             compress_jobs: Annotated[int, typer.Option(help="Processes compressing models before measuring.")] = 1,
             accuracy_samples: Annotated[int, typer.Option(help="Synthetic samples for the fidelity check.")] = 8,
             input_shape: InputShapeOpt = None,
+            node_profile: Annotated[bool, typer.Option("--node-profile", help="Also record per-node kernel times "
+                                                       "(onnxruntime's profiler, after the timing, in a session "
+                                                       "of their own) for the layer-time predictor.")] = False,
             cluster: Annotated[str | None, typer.Option("--cluster", help="Dask scheduler (tcp://HOST:8786): "
                                                         "measure on workers with resource DEVICE=1 "
                                                         "(docs/FARM.md).")] = None,
@@ -61,7 +64,7 @@ def profile(models: Annotated[list[Path], typer.Argument(help="ONNX model files.
                         target_rel_ci=parse_percent(target_ci) / 100, time_budget_s=parse_time_ms(time_budget) / 1000,
                         timeout_s=parse_time_ms(timeout) / 1000, interleaved=not no_interleave, wait_for_lock=wait,
                         work_dir=str(work_dir) if work_dir else None, compress_jobs=compress_jobs,
-                        accuracy_samples=accuracy_samples)
+                        accuracy_samples=accuracy_samples, node_profile=node_profile)
     try:
         with _Progress(len(models)) as bar:
             if cluster:

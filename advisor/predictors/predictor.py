@@ -14,6 +14,7 @@ from advisor.errors import DataError
 from advisor.predictors.bundle import find_bundle, read_checked
 from advisor.predictors.conformal import interval
 from advisor.predictors.encoding import FAMILIES, SettingEncoder
+from advisor.predictors.kernels import KernelModel
 from advisor.predictors.models import (
     AccuracyDropModel,
     BaselineLatencyModel,
@@ -25,7 +26,7 @@ from advisor.predictors.suite import Suite, energy_from_latency, predict_frame
 
 ESTIMATORS = {"baseline_latency": ("baseline", BaselineLatencyModel), "ratio": ("ratio", RatioModel),
               "accuracy_drop_pct": ("accuracy", AccuracyDropModel), "fidelity_loss": ("fidelity", FidelityLossModel),
-              "power": ("power", PowerModel)}
+              "power": ("power", PowerModel), "kernel_time": ("kernel", KernelModel)}
 
 
 def suite_files(suite: Suite) -> tuple[dict, dict[str, bytes]]:
@@ -103,10 +104,13 @@ class PredictorBundle:
         """
         frame = self._frame(features, list(settings), threads)
         if structure:
+            from advisor.predictors.kernels import layers_of
             from advisor.predictors.structure import frame_columns
 
             for col, values in frame_columns([structure.get(s) for s in settings]).items():
                 frame[col] = values
+            frame["k_layers0"] = [layers_of(structure.get(s), "layers0") for s in settings]
+            frame["k_layers1"] = [layers_of(structure.get(s), "layers1") for s in settings]
         pred = predict_frame(self.suite, frame)
         fam = [self._setting_family(s) for s in settings]
         if self.calibration is not None:

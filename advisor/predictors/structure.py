@@ -29,6 +29,11 @@ at run time (no blocked layout), depthwise, GEMM/GEMV, attention and recurrent
 MACs, integer MACs, activation elements written and converted, weights de-quantized per run, compute
 and data-movement nodes): the inputs of the cost-model priors (``advisor.predictors.priors``).
 
+Each setting's dict also holds the MAC layers of the original and of the variant, one row each
+(``layers0`` / ``layers1``, fields ``kernels.LAYER_FIELDS``), and the names onnxruntime's profiler may
+give each variant layer (``aliases1``), under ``layers_version``: the inputs of the layer-time model
+(``advisor.predictors.kernels``). They are not columns; a structure dict without them is still valid.
+
 ``STRUCTURE_VERSION`` is written into each record and each bundle's manifest; a record of another
 version counts as having none; a bundle trained on another version is refused at load (retrain).
 Bundles trained without these columns see them as missing values (trees never split on a column that
@@ -87,7 +92,8 @@ def structure_and_size(lm: LoadedModel, names=None) -> tuple[dict, dict]:
     from advisor.predictors.size import _Context, replay, serialized_bytes
 
     ctx = _Context.of(lm)
-    base = graph_stats(ctx.hollow, lm.inferred)
+    layers0: list = []
+    base = graph_stats(ctx.hollow, lm.inferred, layers0)
     out, sizes = {}, {}
     for name in names if names is not None else setting_names():
         out[name] = sizes[name] = None
@@ -97,8 +103,19 @@ def structure_and_size(lm: LoadedModel, names=None) -> tuple[dict, dict]:
             continue
         sizes[name] = serialized_bytes(variant)
         inferred = onnx.shape_inference.infer_shapes(variant, strict_mode=False, data_prop=True)
-        out[name] = {"version": STRUCTURE_VERSION, **relative(base, graph_stats(variant, inferred))}
+        layers1: list = []
+        out[name] = {"version": STRUCTURE_VERSION, **relative(base, graph_stats(variant, inferred, layers1)),
+                     **layer_entries(layers0, layers1)}
     return out, sizes
+
+
+def layer_entries(layers0: list, layers1: list) -> dict:
+    """The per-layer part of a structure dict (``advisor.predictors.kernels``): the original's and the
+    variant's MAC-layer rows, and the names the profiler may give each variant layer."""
+    from advisor.predictors.kernels import LAYERS_VERSION
+
+    return {"layers_version": LAYERS_VERSION, "layers0": [r for r, _ in layers0], "layers1": [r for r, _ in layers1],
+            "aliases1": [a for _, a in layers1]}
 
 
 def relative(base: dict, var: dict) -> dict:
@@ -135,13 +152,15 @@ Q_COLUMNS = tuple(f"q0_{k}" for k in QUANTITIES) + tuple(f"q1_{k}" for k in QUAN
 ALL_COLUMNS = COLUMNS + Q_COLUMNS
 
 
-def graph_stats(model, inferred) -> dict:
+def graph_stats(model, inferred, layers: list | None = None) -> dict:
     """The ``QUANTITIES`` of one graph (shapes from ``inferred``) plus the aggregates ``relative``
     reads: MACs (total, float), de-quantized weight elements, converted activation elements, Conv
-    channel-alignment shares and the compute-node count. ``model``/``inferred``: onnx.ModelProto."""
+    channel-alignment shares and the compute-node count. ``model``/``inferred``: onnx.ModelProto.
+    ``layers``: a list to append each MAC node's ``(kernels.LAYER_FIELDS row, aliases)`` to."""
     from advisor.features.graph import GraphView
     from advisor.features.macs import RESHAPE_LIKE, node_cost
     from advisor.modelio import LoadedModel
+    from advisor.predictors.kernels import layer_row
 
     view = GraphView(LoadedModel(None, model, inferred))
     inits = {t.name: t for t in model.graph.initializer}
@@ -168,7 +187,13 @@ def graph_stats(model, inferred) -> dict:
         if macs:
             is_conv = op in _CONV_OPS or (cost is not None and str(cost.category).startswith("conv"))
             ok8, ok16 = _aligned(node, view) if is_conv else (0.0, 0.0)
-            q[_mac_bucket(node, view, producers, cost, ok8, ok16, kernels.get(id(node)))] += macs
+            kind = _mac_bucket(node, view, producers, cost, ok8, ok16, kernels.get(id(node)))
+            q[kind] += macs
+            if layers is not None:
+                category = ("conv" if is_conv and op in _INT_OPS else cost.category) if cost is not None else \
+                    ("recurrent" if op == "DynamicQuantizeLSTM" else None)
+                layers.append(layer_row(node, view, kind, kernels.get(id(node)), category, ok8, ok16, macs,
+                                        view.concrete(node.input[_weight_slot(op)]) if len(node.input) > 1 else None))
             if op in _CONV_OPS:  # float or integer
                 align += np.array([macs, macs * ok8, macs * ok16])
     s = dict(q)

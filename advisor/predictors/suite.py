@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor.predictors.encoding import SettingEncoder, design_matrix, model_matrix
+from advisor.predictors.kernels import KernelModel
 from advisor.predictors.models import (
     AccuracyDropModel,
     BaselineLatencyModel,
@@ -22,6 +23,7 @@ from advisor.predictors.models import (
 )
 
 MIN_MEASURED_ENERGY_ROWS = 30
+MIN_PROFILED_NETWORKS = 20  # networks with node profiles before a layer-time model is fitted
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Suite:
     fidelity: FidelityLossModel
     power: PowerModel | None
     energy: dict
+    kernel: KernelModel | None = None  # layer times, where the records carry node profiles
 
 
 def baseline_rows(frame):
@@ -54,11 +57,13 @@ def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
     """Fit every estimator on ``frame`` (rows of one device/runtime). ``energy_spec``: from
     ``energy_spec_of`` (the records' power model when their energy is an estimate)."""
     encoder = SettingEncoder(known_settings)
+    kernel = fit_kernel(frame, xgb_params)
     base = baseline_rows(frame)
-    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(model_matrix(base), baseline_target(base))
+    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(baseline_inputs(model_matrix(base), base, kernel),
+                                                               baseline_target(base))
     variants = frame[frame["setting"] != "none"]
     Xv = design_matrix(variants, encoder)
-    ratio = RatioModel(xgb_params=xgb_params).fit(Xv, variants["ratio"].to_numpy(float))
+    ratio = RatioModel(xgb_params=xgb_params).fit(ratio_inputs(Xv, variants, kernel), variants["ratio"].to_numpy(float))
     groups, names = variants["family"].to_numpy(), variants["setting"].to_numpy()
     fid = FidelityLossModel(xgb_params=xgb_params).fit(Xv, variants["fidelity_loss"].to_numpy(float),
                                                         groups=groups, settings=names)
@@ -68,7 +73,47 @@ def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
     if energy_spec.get("mode") == "measured":
         Xa = design_matrix(frame, encoder)
         power = PowerModel(xgb_params=xgb_params).fit(Xa, _mean_power_mw(frame))
-    return Suite(encoder, baseline, ratio, acc, fid, power, dict(energy_spec))
+    return Suite(encoder, baseline, ratio, acc, fid, power, dict(energy_spec), kernel)
+
+
+def fit_kernel(frame, xgb_params: dict | None = None) -> KernelModel | None:
+    """A layer-time model from the rows' measured per-layer times (``k_us``), or None where fewer than
+    ``MIN_PROFILED_NETWORKS`` networks have them (or the columns are absent)."""
+    if "k_us" not in frame.columns:
+        return None
+    rows = frame[[u is not None for u in frame["k_us"]]]
+    if rows["model_sha"].nunique() < MIN_PROFILED_NETWORKS:
+        return None
+    layers, us = [], []
+    for ls, ts in zip(rows["k_layers1"], rows["k_us"], strict=True):
+        layers += ls
+        us += ts
+    model = KernelModel().fit(layers, us)
+    return model if model.usable else None
+
+
+def baseline_inputs(X, frame, kernel: KernelModel | None):
+    """The baseline model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern_us`` (log of the
+    original's predicted MAC-layer time, us; NaN where a row has no layer rows)."""
+    if kernel is None:
+        return X
+    X = X.copy()
+    t = kernel.totals(list(frame["k_layers0"])) if "k_layers0" in frame.columns else np.full(len(X), np.nan)
+    X["x_log_kern_us"] = np.log(np.where(t > 0, t, np.nan))
+    return X
+
+
+def ratio_inputs(X, frame, kernel: KernelModel | None):
+    """The ratio model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern`` (log of the predicted
+    MAC-layer time of the variant over the original's; NaN where a row has no layer rows)."""
+    if kernel is None:
+        return X
+    X = X.copy()
+    if "k_layers0" in frame.columns:
+        X["x_log_kern"] = kernel.log_ratios(list(frame["k_layers0"]), list(frame["k_layers1"]))
+    else:
+        X["x_log_kern"] = np.nan
+    return X
 
 
 def _with_fidelity(X, fid: FidelityLossModel, names):
@@ -110,8 +155,8 @@ def predict_frame(suite: Suite, frame):
     X = design_matrix(frame, suite.encoder)
     is_none = (frame["setting"] == "none").to_numpy()
     out = pd.DataFrame(index=frame.index)
-    out["pred_log_base"] = suite.baseline.predict(model_matrix(frame))
-    out["pred_log_ratio"] = np.where(is_none, 0.0, suite.ratio.predict(X))
+    out["pred_log_base"] = suite.baseline.predict(baseline_inputs(model_matrix(frame), frame, suite.kernel))
+    out["pred_log_ratio"] = np.where(is_none, 0.0, suite.ratio.predict(ratio_inputs(X, frame, suite.kernel)))
     out["pred_log_latency"] = out["pred_log_base"] + out["pred_log_ratio"]
     names = frame["setting"].to_numpy()
     out["pred_log_fid"] = suite.fidelity.predict(X, settings=names)

@@ -33,6 +33,13 @@ class OnnxRuntime(object):
                                                                                       "CPUExecutionProvider"]
         return OrtSession(make_session(str(model_path), threads=threads, providers=providers))
 
+    def node_profile(self, model_path, feed, threads=1):
+        """Per-node kernel times by onnxruntime's profiler (``ort_session.node_profile``)."""
+        from profiling.runtimes.ort_session import node_profile
+        providers = [self.provider] if self.provider == "CPUExecutionProvider" else [self.provider,
+                                                                                      "CPUExecutionProvider"]
+        return node_profile(str(model_path), feed, threads=threads, providers=providers)
+
 
 class OrtSession(object):
     """Wraps an InferenceSession: ``run(feed)`` returns the list of outputs."""

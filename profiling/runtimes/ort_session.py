@@ -27,3 +27,65 @@ def run_samples(session, feeds):
         for acc, o in zip(per_output, outs):
             acc.append(np.asarray(o))
     return [np.concatenate(acc, axis=0) if acc[0].ndim else np.stack(acc) for acc in (per_output or [])]
+
+
+def node_profile(model, feed, threads=1, providers=None, warmup=5, min_runs=15, budget_s=0.25, max_runs=400):
+    """Per-node kernel times from onnxruntime's own profiler, in a session of its own (profiling slows
+    every node a little, so the latency of a record is never timed in this session).
+
+    Runs ``warmup`` inferences, then at least ``min_runs`` and until ``budget_s`` has passed (at most
+    ``max_runs``). Returns ``{"source": "onnxruntime-profiler", "runs": n, "run_us": median whole-run
+    time, "nodes": [[node name, op, median kernel us], ...]}`` over the runs after the warm-up; node
+    names are those of the graph onnxruntime built (after its fusions). ``feed`` None: seeded synthetic
+    inputs (``profiling.inputs.load_inputs``).
+    """
+    import json
+    import shutil
+    import tempfile
+    import time
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    opts.enable_profiling = True
+    tmp = tempfile.mkdtemp(prefix="node-profile-")
+    try:
+        opts.profile_file_prefix = tmp + "/profile"
+        session = ort.InferenceSession(model, sess_options=opts, providers=providers or ["CPUExecutionProvider"])
+        if feed is None:
+            from profiling.inputs import load_inputs, session_input_specs
+            feed = load_inputs(session_input_specs(session), n_samples=1)[0][0]
+        for _ in range(warmup):
+            session.run(None, feed)
+        t0, n = time.perf_counter(), 0
+        while n < min_runs or (time.perf_counter() - t0 < budget_s and n < max_runs):
+            session.run(None, feed)
+            n += 1
+        with open(session.end_profiling()) as fh:
+            events = json.load(fh)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summarize_profile(events, warmup, n)
+
+
+def summarize_profile(events, warmup, runs):
+    """The ``node_profile`` dict of onnxruntime profiler ``events`` (see ``node_profile``)."""
+    durations, ops, order, run_us = {}, {}, [], []
+    for e in events:
+        name = e.get("name", "")
+        if e.get("cat") == "Node" and name.endswith("_kernel_time"):
+            key = name[:-len("_kernel_time")]
+            if key not in durations:
+                durations[key] = []
+                ops[key] = (e.get("args") or {}).get("op_name", "")
+                order.append(key)
+            durations[key].append(float(e.get("dur", 0)))
+        elif e.get("cat") == "Session" and name == "model_run":
+            run_us.append(float(e.get("dur", 0)))
+    nodes = [[k, ops[k], float(np.median(durations[k][warmup:] or durations[k]))] for k in order]
+    return {"source": "onnxruntime-profiler", "runs": int(runs),
+            "run_us": float(np.median(run_us[warmup:] or run_us)) if run_us else None, "nodes": nodes}

@@ -1,0 +1,229 @@
+"""Layer-level latency: what each multiply-accumulate layer of a graph costs on the device, learned from
+per-node profiles (nn-Meter's idea: a network's latency is the sum of its kernels' latencies, and a
+kernel of a given kind and shape costs about the same whatever network it sits in).
+
+Aggregate graph quantities (``structure``) say *how many* MACs a setting moves between kernel kinds;
+they cannot say that a 3-channel first convolution at 128x128 costs far more per MAC than a 64-channel
+one at 16x16, or that halving the channels of one layer saves more than of another. A per-layer
+regressor, trained on layers of the training families measured by the runtime's own node profiler,
+can; its predicted MAC time of a variant over the original's is an input of the ratio model
+(``x_log_kern``).
+
+The pieces:
+
+- ``layer_rows(node, view, ...)`` (called from ``structure.graph_stats``): one row per MAC node,
+  ``LAYER_FIELDS``: the structure kind (``structure._mac_bucket``), op, kernel verdict (fused integer
+  group / MatMulNBits / float), MAC category, channel alignment, MACs, output/input channels, output
+  positions, kernel window; and the names the runtime's profiler may call that layer (``aliases``).
+- ``layer_times(aliases, events)``: a record's measured per-node times (``record["node_profile"]``,
+  onnxruntime's profiler, written by the profiling agent) summed onto those layers.
+- ``KernelModel``: log(layer time, us) from the layer row (XGBoost, one thread), and
+  ``log_ratio(layers0, layers1)`` = log(sum of predicted times of the variant's layers / the
+  original's).
+
+``LAYERS_VERSION`` is written beside the rows; rows of another version are ignored.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from advisor.predictors.base import (
+    ParamsMixin,
+    booster_from_json,
+    booster_predict,
+    booster_to_json,
+    check_fitted,
+    fit_booster,
+)
+
+LAYERS_VERSION = 1
+LAYER_FIELDS = ("kind", "op", "verdict", "category", "ok8", "ok16", "macs", "c_out", "c_in", "positions", "window")
+# Ops the runtime folds into the MAC kernel before it (activations, the quantize/de-quantize around a
+# fused integer group, a residual add): their output names are names the profiler uses for the layer.
+_FOLDED = frozenset({"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "QuantizeLinear",
+                     "DequantizeLinear", "Add", "Sum", "BatchNormalization", "Identity"})
+_PREFIXES = ("fused ", "InsertedPrecisionFreeCast_")
+# Suffixes onnxruntime's graph transformers append to the names of the nodes they make (checked on
+# onnxruntime 1.32: NCHWc convolutions, QDQ fusions, MatMul+Add -> Gemm, MatMul scale folding,
+# dynamic quantization of a fused MatMul).
+_SUFFIX = re.compile(r"(_token_\d+|_nchwc|/\w*Fusion/?|_MatMul_quant|_quant)$")
+_NUMERIC = ("ok8", "ok16")
+_LOGS = ("macs", "c_out", "c_in", "positions", "window")
+
+
+def layer_row(node, view, kind: str, verdict: str | None, category: str | None, ok8: float, ok16: float,
+              macs: float, weight_dims: list | None) -> tuple[list, list]:
+    """(``LAYER_FIELDS`` values, aliases) of one MAC node. ``weight_dims``: its weight's shape or None."""
+    w = list(weight_dims or [])
+    y = view.concrete(node.output[0]) or []
+    is_conv = str(category or "").startswith("conv")
+    c_out = w[0] if (is_conv and w) else (y[-1] if y else 1)
+    c_in = (w[1] if len(w) > 1 else 1) if is_conv else ((view.concrete(node.input[0]) or [1])[-1] if node.input else 1)
+    positions = max(view.numel(node.output[0]) / max(c_out, 1), 1.0) if y else 1.0
+    window = (w[2] * w[3]) if (is_conv and len(w) == 4) else 1
+    row = [kind, node.op_type, verdict or "", str(category or ""), float(ok8), float(ok16), float(macs),
+           float(max(c_out, 1)), float(max(c_in, 1)), float(positions), float(max(window, 1))]
+    return row, _aliases(node, view)
+
+
+def _aliases(node, view) -> list[str]:
+    """The node's name and output, then the nodes (and outputs) the runtime folds into it: a chain of
+    single readers through ``_FOLDED`` ops."""
+    out = [node.name, node.output[0]]
+    name = node.output[0]
+    for _ in range(6):
+        readers = [view.compute[i] for i in view.consumers.get(name, ())]
+        if len(readers) != 1 or readers[0].op_type not in _FOLDED or not readers[0].output:
+            break
+        name = readers[0].output[0]
+        out += [readers[0].name, name]
+    return [a for a in out if a]
+
+
+def _event_keys(name: str):
+    key = name
+    for pre in _PREFIXES:
+        if key.startswith(pre):
+            key = key[len(pre):]
+    yield key
+    for _ in range(4):
+        stripped = _SUFFIX.sub("", key)
+        if stripped == key:
+            return
+        key = stripped
+        yield key
+
+
+def layer_times(aliases: list, events: list) -> list[float]:
+    """Microseconds per layer: each profiled node (``[name, op, us]``) whose name (after the runtime's
+    fusion prefixes/suffixes are stripped) is one of a layer's ``aliases`` adds its time to that layer;
+    the rest (re-layouts, element-wise ops, quantize/de-quantize left standalone) to none."""
+    index = {}
+    for i, names in enumerate(aliases):
+        for a in names:
+            index.setdefault(a, i)
+    out = [0.0] * len(aliases)
+    for ev in events:
+        name, us = ev[0], ev[2]
+        hit = next((index[k] for k in _event_keys(str(name)) if k in index), None)
+        if hit is not None and isinstance(us, (int, float)) and math.isfinite(us):
+            out[hit] += float(us)
+    return out
+
+
+def layers_of(structure: dict | None, which: str) -> list | None:
+    """The layer rows (``which``: "layers0" original, "layers1" variant) of a structure dict, or None."""
+    if not isinstance(structure, dict) or structure.get("layers_version") != LAYERS_VERSION:
+        return None
+    rows = structure.get(which)
+    return rows if isinstance(rows, list) else None
+
+
+class KernelModel(ParamsMixin):
+    """log(layer time in us) from its ``LAYER_FIELDS`` row. Categorical fields are one-hot over the
+    values seen in training (an unseen value is all zeros); numeric ones enter as logs."""
+
+    scale = "log_us"
+
+    def __init__(self, min_layers: int = 200, max_layers: int = 40000, xgb_params: dict | None = None):
+        self.min_layers = min_layers
+        self.max_layers = max_layers  # a seeded sample of at most this many layers is fitted (training time)
+        self.xgb_params = xgb_params
+
+    def _matrix(self, rows: list):
+        import pandas as pd
+
+        cols = {}
+        arr = list(zip(*rows, strict=True)) if rows else [[] for _ in LAYER_FIELDS]
+        by = dict(zip(LAYER_FIELDS, arr, strict=True))
+        for f in _LOGS:
+            cols[f"l_log_{f}"] = np.log(np.maximum(np.asarray(by[f], float), 1.0))
+        cols["l_log_macs_per_position"] = cols["l_log_macs"] - cols["l_log_positions"]
+        for f in _NUMERIC:
+            cols[f"l_{f}"] = np.asarray(by[f], float)
+        for f in ("kind", "op", "verdict", "category"):
+            values = np.asarray(by[f], object)
+            for v in self.vocab_[f]:
+                cols[f"l_{f}={v}"] = (values == v).astype(float)
+        return pd.DataFrame(cols)
+
+    def fit(self, rows: list, us) -> KernelModel:
+        """``rows``: layer rows (``LAYER_FIELDS``); ``us``: their measured times (0 where the profiler
+        attributed nothing to the layer: such rows are left out)."""
+        us = np.asarray(us, float)
+        keep = np.isfinite(us) & (us > 0.5)
+        idx = np.flatnonzero(keep)
+        if len(idx) > self.max_layers:
+            idx = np.sort(np.random.default_rng(0).choice(idx, self.max_layers, replace=False))
+        rows, us = [rows[i] for i in idx], us[idx]
+        self.vocab_ = {f: sorted({str(r[i]) for r in rows}) for i, f in enumerate(LAYER_FIELDS)
+                       if f in ("kind", "op", "verdict", "category")}
+        self.n_layers_ = len(rows)
+        self.booster_ = None
+        if len(rows) >= self.min_layers:
+            X = self._matrix([[str(v) if i < 4 else v for i, v in enumerate(r)] for r in rows])
+            params = {"max_depth": 6, "n_estimators": 300, "learning_rate": 0.06, **(self.xgb_params or {})}
+            self.booster_ = fit_booster(X, np.log(us), params)
+        return self
+
+    @property
+    def usable(self) -> bool:
+        return getattr(self, "booster_", None) is not None
+
+    def total_us(self, rows: list | None) -> float:
+        """Predicted time of all ``rows`` (NaN without rows or a fitted forest; 0 for no rows)."""
+        return float(self.totals([rows])[0])
+
+    def log_ratio(self, layers0: list | None, layers1: list | None) -> float:
+        """log(predicted MAC-layer time of the variant / of the original); NaN where unknown."""
+        return float(self.log_ratios([layers0], [layers1])[0])
+
+    def log_ratios(self, layers0: list, layers1: list) -> np.ndarray:
+        """``log_ratio`` of each pair, with every distinct layer table predicted once, in one batch."""
+        t0, t1 = self.totals(list(layers0) + list(layers1)).reshape(2, -1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.log(t1 / t0)
+        return np.where((t0 > 0) & (t1 > 0) & np.isfinite(out), out, np.nan)
+
+    def totals(self, tables: list) -> np.ndarray:
+        """Predicted time (us) of each layer table (NaN for None), every distinct table predicted once."""
+        import json
+
+        check_fitted(self, "vocab_")
+        n = len(tables)
+        if not self.usable:
+            return np.full(n, np.nan)
+        index = {}
+
+        def slot(rows):
+            if rows is None:
+                return -1
+            return index.setdefault(json.dumps(rows), len(index))
+
+        slots = [slot(t) for t in tables]
+        distinct = list(index)  # insertion order = slot order
+        uniq = [json.loads(k) for k in distinct]
+        flat = [r for t in uniq for r in t]
+        sums = np.zeros(len(uniq))
+        if flat:
+            owner = np.repeat(np.arange(len(uniq)), [len(t) for t in uniq])
+            X = self._matrix([[str(v) if i < 4 else v for i, v in enumerate(r)] for r in flat])
+            sums = np.bincount(owner, weights=np.exp(booster_predict(self.booster_, X)), minlength=len(uniq))
+        return np.array([sums[i] if i >= 0 else np.nan for i in slots])
+
+    def to_bundle(self) -> tuple[dict, bytes | None]:
+        check_fitted(self, "vocab_")
+        return ({"params": self.get_params(), "vocab": self.vocab_, "n_layers": self.n_layers_,
+                 "layers_version": LAYERS_VERSION},
+                booster_to_json(self.booster_) if self.booster_ is not None else None)
+
+    @classmethod
+    def from_bundle(cls, meta: dict, raw: bytes | None) -> KernelModel:
+        est = cls(**meta["params"])
+        est.vocab_ = {k: list(v) for k, v in meta["vocab"].items()}
+        est.n_layers_ = int(meta["n_layers"])
+        est.booster_ = booster_from_json(raw) if raw is not None and meta.get("layers_version") == LAYERS_VERSION else None
+        return est

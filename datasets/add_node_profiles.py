@@ -1,0 +1,120 @@
+"""Add per-node kernel times (onnxruntime's profiler, ``record["node_profile"]``) to profile records
+made without them, for the layer-time model (``advisor.predictors.kernels``).
+
+    .venv/bin/python datasets/add_node_profiles.py datasets/host-cpu/generated.jsonl.gz ... \
+        --models DIR ... --variants DIR ... --cache /tmp/node-profiles.jsonl
+
+Each ok record's measured file is found again: the original as ``DIR/<model.name>.onnx`` in
+``--models`` (sha256 checked), a compressed variant as ``DIR/<sha256[:16]>-<setting>.onnx`` in
+``--variants`` (the names ``advisor profile --work-dir`` gives them; ``+`` written ``_``), checked by
+its size against the record's ``size.size_bytes``. Each file is profiled once, in this process, one
+at a time, with ``profiling.runtimes.ort_session.node_profile`` (1 thread unless the record says
+otherwise); results go to ``--cache`` as they come (resumable: an interrupted run picks up where it
+stopped). Then every input file is rewritten atomically (gzip, same order) with the profiles.
+Records whose file is not found keep no node profile and are counted. Run nothing else meanwhile:
+the per-node times are timings.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _variant(rec: dict, dirs: list[Path]) -> Path | None:
+    name = f"{rec['model']['sha256'][:16]}-{rec['setting']['name'].replace('+', '_')}.onnx"
+    want = (rec.get("size") or {}).get("size_bytes")
+    for d in dirs:
+        p = d / name
+        if p.is_file() and (want is None or p.stat().st_size == want):
+            return p
+    return None
+
+
+def _original(rec: dict, dirs: list[Path], seen: dict) -> Path | None:
+    from advisor.api import file_sha256
+
+    sha = rec["model"]["sha256"]
+    if sha not in seen:
+        seen[sha] = next((p for d in dirs for p in [d / f"{rec['model'].get('name', '')}.onnx"]
+                          if p.is_file() and file_sha256(p) == sha), None)
+    return seen[sha]
+
+
+def _load_cache(path: Path) -> dict:
+    out = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                d = json.loads(line)
+                out[(d["sha256"], d["setting"], int(d.get("threads", 1)))] = d["node_profile"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut by an interrupt
+    return out
+
+
+def main() -> int:
+    from add_structure import _write
+
+    from profiling.records import RecordError, read_records
+    from profiling.runtimes.ort_session import node_profile
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="+", type=Path)
+    ap.add_argument("--models", nargs="*", type=Path, default=[])
+    ap.add_argument("--variants", nargs="*", type=Path, default=[])
+    ap.add_argument("--cache", type=Path, required=True)
+    args = ap.parse_args()
+    all_records = {}
+    for path in args.files:
+        try:
+            if not path.is_file():
+                raise OSError(f"no such file: {path}")
+            all_records[path] = read_records(path, strict=True)
+        except (OSError, ValueError, EOFError, RecordError) as exc:
+            print(f"error: cannot read profile records from '{path}': {exc}", file=sys.stderr)
+            return 1
+    cache, originals = _load_cache(args.cache), {}
+    t0, done = time.time(), 0
+    with open(args.cache, "a") as out:
+        for records in all_records.values():
+            for rec in records:
+                if rec["status"] != "ok" or rec["runtime"]["name"] != "onnxruntime-cpu":
+                    continue
+                key = (rec["model"]["sha256"], rec["setting"]["name"], int(rec["runtime"]["threads"]))
+                if key in cache:
+                    continue
+                f = _original(rec, args.models, originals) if key[1] == "none" else _variant(rec, args.variants)
+                if f is None:
+                    continue
+                cache[key] = node_profile(str(f), None, threads=key[2])
+                out.write(json.dumps({"sha256": key[0], "setting": key[1], "threads": key[2], "file": str(f),
+                                      "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                      "loadavg": os.getloadavg()[0], "node_profile": cache[key]}) + "\n")
+                out.flush()
+                done += 1
+                if done % 200 == 0:
+                    print(f"{done} profiled ({time.time() - t0:.0f} s)", file=sys.stderr)
+    for path, records in all_records.items():
+        added = missing = 0
+        for rec in records:
+            if rec["status"] != "ok":
+                continue
+            prof = cache.get((rec["model"]["sha256"], rec["setting"]["name"], int(rec["runtime"]["threads"])))
+            if prof:
+                rec["node_profile"] = prof
+                added += 1
+            else:
+                missing += 1
+        _write(path, records)
+        print(f"{path}: {added} record(s) given node profiles, {missing} ok record(s) without (file not found)",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Layer-level latency (advisor.predictors.kernels): layer rows from the structure replay, per-node
+times from onnxruntime's real profiler mapped onto them, the layer-time model and its bundle form."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import pytest
+
+from advisor.compression import get_setting
+from advisor.modelio import from_proto
+from advisor.predictors.kernels import LAYER_FIELDS, KernelModel, layer_times, layers_of
+from advisor.predictors.structure import structure_all
+from profiling.records import validate
+from profiling.runtimes.ort_session import node_profile
+
+SETTINGS = ("none", "int8-static-pc", "int8-dynamic", "chprune50", "wq8", "fp16")
+
+
+@pytest.mark.parametrize("model_name", ["plain_cnn", "residual_cnn", "depthwise_cnn", "se_cnn", "mlp", "transformer"])
+def test_profiled_nodes_land_on_every_layer(tiny_models, tmp_path, model_name):
+    """Whatever onnxruntime fuses and renames (NCHWc convolutions, QLinearConv, MatMul+Add -> Gemm,
+    MatMulNBits, scale folding, fp16 casts), each MAC layer of the replayed graph gets its time."""
+    lm = from_proto(tiny_models[model_name])
+    st = structure_all(lm)
+    for name in SETTINGS:
+        if not st.get(name):
+            continue
+        rows, aliases = layers_of(st[name], "layers1"), st[name]["aliases1"]
+        assert rows and len(rows) == len(aliases) and all(len(r) == len(LAYER_FIELDS) for r in rows)
+        assert layers_of(st[name], "layers0") == layers_of(st["none"], "layers1")
+        path = tmp_path / f"{name}.onnx"
+        onnx.save(lm.model if name == "none" else get_setting(name).apply(lm).model, str(path))
+        prof = node_profile(str(path), None, min_runs=3, budget_s=0.0)
+        assert prof["source"] == "onnxruntime-profiler" and prof["runs"] == 3 and prof["nodes"]
+        us = layer_times(aliases, prof["nodes"])
+        assert all(u > 0 for u in us), (name, [a[0] for a, u in zip(aliases, us, strict=True) if u <= 0])
+        assert sum(us) <= sum(n[2] for n in prof["nodes"]) + 1e-9
+
+
+def test_channel_pruning_shows_in_the_layer_rows(tiny_models):
+    st = structure_all(from_proto(tiny_models["plain_cnn"]), ["chprune50"])["chprune50"]
+    c_out, cat = LAYER_FIELDS.index("c_out"), LAYER_FIELDS.index("category")
+    before = [r[c_out] for r in st["layers0"] if r[cat] == "conv"]
+    after = [r[c_out] for r in st["layers1"] if r[cat] == "conv"]
+    assert len(before) == len(after) == 3 and after == [c / 2 for c in before]
+
+
+def test_layer_times_mapping_rules():
+    aliases = [["/c1/Conv", "/c1/Conv_output_0", "/r1/Relu", "/r1/Relu_output_0"], ["/fc/Gemm", "/fc/Gemm_output_0"],
+               ["/att/MatMul", "/att/MatMul_output_0"]]
+    events = [["/r1/Relu_output_0_nchwc", "Conv", 10.0], ["fused /fc/Gemm", "FusedGemm", 2.0],
+              ["/att/MatMul/MatMulScaleFusion/", "FusedMatMul", 3.0], ["/c1/Conv_token_7", "QLinearConv", 1.0],
+              ["ReorderOutput", "ReorderOutput", 5.0], ["/other/Add", "Add", 4.0], ["bad", "Add", float("nan")]]
+    assert layer_times(aliases, events) == [11.0, 2.0, 3.0]
+    assert layer_times([], events) == []
+
+
+def _rows(n, rng):
+    kinds = ["mac_conv_a16_n32", "mac_int_conv", "mac_gemm"]
+    rows, us = [], []
+    for _ in range(n):
+        k = kinds[rng.integers(3)]
+        macs = float(rng.uniform(1e4, 1e7))
+        rows.append([k, "Conv" if "conv" in k else "Gemm", "int" if "int" in k else "", "conv", 1.0, 1.0, macs,
+                     32.0, 32.0, 64.0, 9.0])
+        us.append(macs / 1e3 * (0.3 if "int" in k else 1.0) * math.exp(rng.normal(0, 0.05)))
+    return rows, np.array(us)
+
+
+def test_kernel_model_learns_costs_and_round_trips():
+    rng = np.random.default_rng(0)
+    rows, us = _rows(600, rng)
+    model = KernelModel().fit(rows, us)
+    assert model.usable and model.n_layers_ == 600
+    fast = [["mac_int_conv", "Conv", "int", "conv", 1.0, 1.0, 1e6, 32.0, 32.0, 64.0, 9.0]]
+    slow = [["mac_conv_a16_n32", "Conv", "", "conv", 1.0, 1.0, 1e6, 32.0, 32.0, 64.0, 9.0]]
+    assert model.total_us(fast) < 0.5 * model.total_us(slow)
+    assert math.isclose(math.exp(model.log_ratio(slow, fast)), model.total_us(fast) / model.total_us(slow))
+    assert math.isnan(model.log_ratio(None, fast)) and model.total_us([]) == 0.0
+    unseen = [["mac_new_kind", "NewOp", "", "conv", 1.0, 1.0, 1e6, 32.0, 32.0, 64.0, 9.0]]
+    assert math.isfinite(model.total_us(unseen))  # an unseen kind is all zeros in the one-hot columns
+    meta, raw = model.to_bundle()
+    again = KernelModel.from_bundle(meta, raw)
+    assert again.total_us(rows[:50]) == pytest.approx(model.total_us(rows[:50]), rel=1e-6)
+    # a bundle of another layer-row version keeps the vocabulary but predicts nothing
+    old = KernelModel.from_bundle({**meta, "layers_version": 0}, raw)
+    assert not old.usable and math.isnan(old.total_us(fast))
+
+
+def test_too_few_layers_give_no_model():
+    rng = np.random.default_rng(1)
+    rows, us = _rows(50, rng)
+    assert not KernelModel().fit(rows, us).usable
+
+
+def test_the_agent_records_a_node_profile(tiny_models, tmp_path):
+    """``node_profile`` in a plan: the record carries the profiler's per-node times and stays valid."""
+    from profiling.runner import measure_item
+
+    path = tmp_path / "plain.onnx"
+    onnx.save(tiny_models["plain_cnn"], str(path))
+    item = {"model": {"name": "plain", "sha256": "0" * 64}, "setting": {"name": "none"}, "model_path": str(path)}
+    plan = {"runtime": "onnxruntime-cpu", "threads": 1, "power": "none", "node_profile": True,
+            "protocol": {"min_runs": 3, "max_runs": 5, "time_budget_s": 0.1, "target_rel_ci": 0.5}}
+    rec = measure_item(item, plan)
+    validate(rec)
+    prof = rec["node_profile"]
+    assert prof["source"] == "onnxruntime-profiler" and prof["run_us"] > 0
+    assert any(op in ("Conv", "FusedConv") for _, op, _ in prof["nodes"]) and all(us >= 0 for _, _, us in prof["nodes"])
+    plan["node_profile"] = False
+    assert "node_profile" not in measure_item(item, plan)
+
+
+def _with_layers(recs, rng):
+    """TEST DOUBLE: give each ok synthetic record layer rows and a node profile whose per-layer times
+    follow a known law (integer layers cost 0.3 of a float one per MAC), with the ratio consistent."""
+    by_net = {}
+    for r in recs:
+        if r["status"] != "ok":
+            continue
+        sha, name = r["model"]["sha256"], r["setting"]["name"]
+        if sha not in by_net:
+            n = int(rng.integers(3, 8))
+            by_net[sha] = [["mac_conv_a16_n32", "Conv", "", "conv", 1.0, 1.0, float(rng.uniform(1e5, 1e7)), 32.0, 32.0,
+                            64.0, 9.0] for _ in range(n)]
+        layers0 = by_net[sha]
+        quant = "int8" in name
+        layers1 = [[("mac_int_conv" if quant else row[0]), row[1], ("int" if quant else ""), *row[3:6],
+                    row[6] * (0.5 if "chprune" in name else 1.0), *row[7:]] for row in layers0]
+        us = [row[6] / 1e3 * (0.3 if quant else 1.0) for row in layers1]
+        r["setting"]["structure"] = {"layers_version": 1, "layers0": layers0, "layers1": layers1,
+                                     "aliases1": [[f"/l{i}/Conv"] for i in range(len(layers1))]}
+        r["node_profile"] = {"source": "onnxruntime-profiler", "runs": 10,
+                             "nodes": [[f"/l{i}/Conv_token_{i}", "QLinearConv", u] for i, u in enumerate(us)]}
+    return recs
+
+
+def test_bundles_learn_layer_times_from_node_profiles(tmp_path):
+    """Records with node profiles: the bundle holds a layer-time model (JSON), the ratio model reads its
+    ``x_log_kern``, and a loaded bundle predicts exactly what the trained one did."""
+    import json
+
+    from advisor.predictors.predictor import PredictorBundle, load_bundle
+    from advisor.predictors.synthetic import make_synthetic_records
+    from advisor.predictors.training import train_bundle
+
+    settings = ["none", "int8-static-pc", "chprune50", "fp16"]
+    recs = _with_layers(make_synthetic_records(families=("conv", "mobile", "mlp"), networks_per_family=8,
+                                               settings=settings), np.random.default_rng(0))
+    path = tmp_path / "syn.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    result = train_bundle([path], out=tmp_path / "b", command="test", xgb_params={"n_estimators": 30})
+    assert result.manifest["targets"]["kernel_time"]["estimator"] == "KernelModel"
+    assert "x_log_kern" in result.suite.ratio.feature_names_in_
+    assert (result.path / "kernel_time.json").is_file()
+    one = next(r for r in recs if r["status"] == "ok" and r["setting"]["name"] == "int8-static-pc")
+    structure = {s: next(r["setting"]["structure"] for r in recs if r["status"] == "ok"
+                         and r["model"]["sha256"] == one["model"]["sha256"] and r["setting"]["name"] == s) for s in settings}
+    feats = one["model"]["features"]
+    mem = PredictorBundle(result.path, result.manifest, result.suite).predict(feats, settings, structure=structure)
+    loaded = load_bundle("synthetic", "onnxruntime-cpu", result.path).predict(feats, settings, structure=structure)
+    assert loaded == mem
+    # what the layer-time model says: int8 layers at 0.3 of float per MAC
+    kern = result.suite.kernel
+    assert 0.2 < math.exp(kern.log_ratio(structure["int8-static-pc"]["layers0"], structure["int8-static-pc"]["layers1"])) < 0.45
