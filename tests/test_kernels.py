@@ -47,6 +47,14 @@ def test_channel_pruning_shows_in_the_layer_rows(tiny_models):
     assert len(before) == len(after) == 3 and after == [c / 2 for c in before]
 
 
+def test_malformed_layer_rows_count_as_none():
+    good = ["mac_gemm", "Gemm", "", "gemm", 0.0, 0.0, 1e4, 10.0, 10.0, 1.0, 1.0]
+    assert layers_of({"layers_version": 1, "layers1": [good]}, "layers1") == (tuple(good),)
+    for bad in ([good[:5]], [[1, *good[1:]]], [[*good[:6], "many", *good[7:]]], [[*good[:6], True, *good[7:]]], "x"):
+        assert layers_of({"layers_version": 1, "layers1": bad}, "layers1") is None
+    assert layers_of({"layers_version": 2, "layers1": [good]}, "layers1") is None and layers_of(None, "layers1") is None
+
+
 def test_layer_times_mapping_rules():
     aliases = [["/c1/Conv", "/c1/Conv_output_0", "/r1/Relu", "/r1/Relu_output_0"], ["/fc/Gemm", "/fc/Gemm_output_0"],
                ["/att/MatMul", "/att/MatMul_output_0"]]

@@ -25,6 +25,7 @@ The pieces:
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -83,18 +84,21 @@ def _aliases(node, view) -> list[str]:
     return [a for a in out if a]
 
 
-def _event_keys(name: str):
+@functools.lru_cache(maxsize=65536)
+def _event_keys(name: str) -> tuple:
+    """The names a profiled node may stand for: without the fusion prefix, then suffix by suffix."""
     key = name
     for pre in _PREFIXES:
         if key.startswith(pre):
             key = key[len(pre):]
-    yield key
+    out = [key]
     for _ in range(4):
         stripped = _SUFFIX.sub("", key)
         if stripped == key:
-            return
+            break
         key = stripped
-        yield key
+        out.append(key)
+    return tuple(out)
 
 
 def layer_times(aliases: list, events: list) -> list[float]:
@@ -114,12 +118,26 @@ def layer_times(aliases: list, events: list) -> list[float]:
     return out
 
 
-def layers_of(structure: dict | None, which: str) -> list | None:
-    """The layer rows (``which``: "layers0" original, "layers1" variant) of a structure dict, or None."""
+def layers_of(structure: dict | None, which: str) -> tuple | None:
+    """The layer rows (``which``: "layers0" original, "layers1" variant) of a structure dict as a tuple
+    of tuples (hashable: equal tables are predicted once), or None without valid rows."""
     if not isinstance(structure, dict) or structure.get("layers_version") != LAYERS_VERSION:
         return None
     rows = structure.get(which)
-    return rows if isinstance(rows, list) else None
+    if not isinstance(rows, list):
+        return None
+    n = len(LAYER_FIELDS)
+    if not all(isinstance(r, (list, tuple)) and len(r) == n and all(isinstance(v, str) for v in r[:4])
+               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r[4:]) for r in rows):
+        return None  # records may come from anywhere
+    return tuple(tuple(r) for r in rows)
+
+
+def _row(r) -> tuple:
+    """A layer row with its categorical fields as str and the rest as float (ValueError if not one)."""
+    if not isinstance(r, (list, tuple)) or len(r) != len(LAYER_FIELDS):
+        raise ValueError("not a layer row")
+    return tuple(str(v) for v in r[:4]) + tuple(float(v) for v in r[4:])
 
 
 class KernelModel(ParamsMixin):
@@ -128,7 +146,7 @@ class KernelModel(ParamsMixin):
 
     scale = "log_us"
 
-    def __init__(self, min_layers: int = 200, max_layers: int = 40000, xgb_params: dict | None = None):
+    def __init__(self, min_layers: int = 200, max_layers: int = 20000, xgb_params: dict | None = None):
         self.min_layers = min_layers
         self.max_layers = max_layers  # a seeded sample of at most this many layers is fitted (training time)
         self.xgb_params = xgb_params
@@ -164,8 +182,8 @@ class KernelModel(ParamsMixin):
         self.n_layers_ = len(rows)
         self.booster_ = None
         if len(rows) >= self.min_layers:
-            X = self._matrix([[str(v) if i < 4 else v for i, v in enumerate(r)] for r in rows])
-            params = {"max_depth": 6, "n_estimators": 300, "learning_rate": 0.06, **(self.xgb_params or {})}
+            X = self._matrix([_row(r) for r in rows])
+            params = {"max_depth": 6, "n_estimators": 100, "learning_rate": 0.15, **(self.xgb_params or {})}
             self.booster_ = fit_booster(X, np.log(us), params)
         return self
 
@@ -189,29 +207,24 @@ class KernelModel(ParamsMixin):
         return np.where((t0 > 0) & (t1 > 0) & np.isfinite(out), out, np.nan)
 
     def totals(self, tables: list) -> np.ndarray:
-        """Predicted time (us) of each layer table (NaN for None), every distinct table predicted once."""
-        import json
-
+        """Predicted time (us) of each layer table (NaN for None), every distinct table and layer row
+        predicted once."""
         check_fitted(self, "vocab_")
         n = len(tables)
         if not self.usable:
             return np.full(n, np.nan)
-        index = {}
-
-        def slot(rows):
-            if rows is None:
-                return -1
-            return index.setdefault(json.dumps(rows), len(index))
-
-        slots = [slot(t) for t in tables]
-        distinct = list(index)  # insertion order = slot order
-        uniq = [json.loads(k) for k in distinct]
-        flat = [r for t in uniq for r in t]
-        sums = np.zeros(len(uniq))
-        if flat:
-            owner = np.repeat(np.arange(len(uniq)), [len(t) for t in uniq])
-            X = self._matrix([[str(v) if i < 4 else v for i, v in enumerate(r)] for r in flat])
-            sums = np.bincount(owner, weights=np.exp(booster_predict(self.booster_, X)), minlength=len(uniq))
+        tables = [None if t is None else t if isinstance(t, tuple) else tuple(_row(r) for r in t) for t in tables]
+        index: dict = {}
+        slots = [-1 if t is None else index.setdefault(t, len(index)) for t in tables]
+        rows: dict = {}
+        owner, where = [], []
+        for i, table in enumerate(index):
+            owner += [i] * len(table)
+            where += [rows.setdefault(r, len(rows)) for r in table]
+        sums = np.zeros(len(index))
+        if rows:
+            per_row = np.exp(booster_predict(self.booster_, self._matrix(list(rows))))
+            sums = np.bincount(np.array(owner, int), weights=per_row[np.array(where, int)], minlength=len(index))
         return np.array([sums[i] if i >= 0 else np.nan for i in slots])
 
     def to_bundle(self) -> tuple[dict, bytes | None]:
