@@ -173,3 +173,26 @@ def test_bundles_learn_layer_times_from_node_profiles(tmp_path):
     # what the layer-time model says: int8 layers at 0.3 of float per MAC
     kern = result.suite.kernel
     assert 0.2 < math.exp(kern.log_ratio(structure["int8-static-pc"]["layers0"], structure["int8-static-pc"]["layers1"])) < 0.45
+
+
+def test_advisor_profile_node_profile_end_to_end(tmp_path, tiny_models, monkeypatch):
+    """``advisor profile --node-profile``: the sweep's records carry node profiles, and the training
+    frame maps them onto every MAC layer of the record's own graph."""
+    from typer.testing import CliRunner
+
+    from advisor.cli.main import app
+    from advisor.predictors.dataset import load_profiles, records_to_frame
+
+    monkeypatch.setenv("ADVISOR_LOCK_DIR", str(tmp_path))
+    model = tmp_path / "residual.onnx"
+    onnx.save(tiny_models["residual_cnn"], str(model))
+    out = tmp_path / "records.jsonl"
+    r = CliRunner().invoke(app, ["profile", str(model), "--settings", "int8-static-pc,chprune50", "--out", str(out),
+                                 "--min-runs", "3", "--max-runs", "6", "--target-ci", "50%", "--time-budget", "0.2s",
+                                 "--node-profile"])
+    assert r.exit_code == 0, r.stderr
+    recs = load_profiles([out])
+    assert len(recs) == 3 and all(rec["node_profile"]["source"] == "onnxruntime-profiler" for rec in recs)
+    frame = records_to_frame(recs)
+    for layers, us in zip(frame["k_layers1"], frame["k_us"], strict=True):
+        assert layers and len(us) == len(layers) and all(u > 0 for u in us)
