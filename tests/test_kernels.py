@@ -63,6 +63,9 @@ def test_layer_times_mapping_rules():
               ["ReorderOutput", "ReorderOutput", 5.0], ["/other/Add", "Add", 4.0], ["bad", "Add", float("nan")]]
     assert layer_times(aliases, events) == [11.0, 2.0, 3.0]
     assert layer_times([], events) == []
+    # malformed entries (records may come from anywhere) are skipped, not fatal
+    junk = [None, ["/c1/Conv"], ["/c1/Conv", "Conv", "7"], ["/c1/Conv", "Conv", True], 5]
+    assert layer_times([*aliases, "notalist", [3]], events + junk) == [11.0, 2.0, 3.0, 0.0, 0.0]
 
 
 def _rows(n, rng):

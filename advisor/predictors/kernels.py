@@ -107,13 +107,16 @@ def layer_times(aliases: list, events: list) -> list[float]:
     the rest (re-layouts, element-wise ops, quantize/de-quantize left standalone) to none."""
     index = {}
     for i, names in enumerate(aliases):
-        for a in names:
-            index.setdefault(a, i)
+        for a in names if isinstance(names, list) else ():
+            if isinstance(a, str):
+                index.setdefault(a, i)
     out = [0.0] * len(aliases)
     for ev in events:
+        if not isinstance(ev, (list, tuple)) or len(ev) < 3:
+            continue  # records may come from anywhere
         name, us = ev[0], ev[2]
         hit = next((index[k] for k in _event_keys(str(name)) if k in index), None)
-        if hit is not None and isinstance(us, (int, float)) and math.isfinite(us):
+        if hit is not None and isinstance(us, (int, float)) and not isinstance(us, bool) and math.isfinite(us):
             out[hit] += float(us)
     return out
 

@@ -57,7 +57,7 @@ def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
     """Fit every estimator on ``frame`` (rows of one device/runtime). ``energy_spec``: from
     ``energy_spec_of`` (the records' power model when their energy is an estimate)."""
     encoder = SettingEncoder(known_settings)
-    kernel = fit_kernel(frame, xgb_params)
+    kernel = fit_kernel(frame)
     base = baseline_rows(frame)
     baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(model_matrix(base), baseline_target(base))
     variants = frame[frame["setting"] != "none"]
@@ -75,9 +75,10 @@ def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
     return Suite(encoder, baseline, ratio, acc, fid, power, dict(energy_spec), kernel)
 
 
-def fit_kernel(frame, xgb_params: dict | None = None) -> KernelModel | None:
+def fit_kernel(frame) -> KernelModel | None:
     """A layer-time model from the rows' measured per-layer times (``k_us``), or None where fewer than
-    ``MIN_PROFILED_NETWORKS`` networks have them (or the columns are absent)."""
+    ``MIN_PROFILED_NETWORKS`` networks have them (or the columns are absent). Its own XGBoost settings
+    (``KernelModel``), not the suite's."""
     if "k_us" not in frame.columns:
         return None
     rows = frame[[u is not None for u in frame["k_us"]]]
