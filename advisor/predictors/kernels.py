@@ -6,20 +6,22 @@ Aggregate graph quantities (``structure``) say *how many* MACs a setting moves b
 they cannot say that a 3-channel first convolution at 128x128 costs far more per MAC than a 64-channel
 one at 16x16, or that halving the channels of one layer saves more than of another. A per-layer
 regressor, trained on layers of the training families measured by the runtime's own node profiler,
-can; its predicted MAC time of a variant over the original's is an input of the ratio model
-(``x_log_kern``).
+can; its predicted MAC time of a variant over the original's (``x_log_kern``) is half of the ratio
+model's prior (``models.KERN_WEIGHT``; the op-level cost model is the other half) and a tree input.
 
 The pieces:
 
-- ``layer_rows(node, view, ...)`` (called from ``structure.graph_stats``): one row per MAC node,
+- ``layer_row(node, view, ...)`` (called from ``structure.graph_stats``): one row per MAC node,
   ``LAYER_FIELDS``: the structure kind (``structure._mac_bucket``), op, kernel verdict (fused integer
   group / MatMulNBits / float), MAC category, channel alignment, MACs, output/input channels, output
   positions, kernel window; and the names the runtime's profiler may call that layer (``aliases``).
 - ``layer_times(aliases, events)``: a record's measured per-node times (``record["node_profile"]``,
   onnxruntime's profiler, written by the profiling agent) summed onto those layers.
-- ``KernelModel``: log(layer time, us) from the layer row (XGBoost, one thread), and
-  ``log_ratio(layers0, layers1)`` = log(sum of predicted times of the variant's layers / the
-  original's).
+- ``KernelModel``: log(layer time, us) from the layer row (XGBoost, one thread; at most ``max_layers``
+  sampled layers, so training stays fast), and ``log_ratio(layers0, layers1)`` = log(sum of predicted
+  times of the variant's layers / the original's); ``log_ratios`` / ``totals`` batch many tables.
+  Profiled node times are slower than unprofiled ones and drift between sessions: they price layers
+  against each other, which is what a ratio needs.
 
 ``LAYERS_VERSION`` is written beside the rows; rows of another version are ignored.
 """
