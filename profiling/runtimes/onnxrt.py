@@ -29,16 +29,18 @@ class OnnxRuntime(object):
     def load(self, model_path, threads=1):
         """An InferenceSession on ``model_path`` with pinned threads (the CPU EP always backs up)."""
         from profiling.runtimes.ort_session import make_session
-        providers = [self.provider] if self.provider == "CPUExecutionProvider" else [self.provider,
-                                                                                      "CPUExecutionProvider"]
-        return OrtSession(make_session(str(model_path), threads=threads, providers=providers))
+        return OrtSession(make_session(str(model_path), threads=threads, providers=self._providers()))
 
     def node_profile(self, model_path, feed, threads=1):
         """Per-node kernel times by onnxruntime's profiler (``ort_session.node_profile``)."""
         from profiling.runtimes.ort_session import node_profile
-        providers = [self.provider] if self.provider == "CPUExecutionProvider" else [self.provider,
-                                                                                      "CPUExecutionProvider"]
-        return node_profile(str(model_path), feed, threads=threads, providers=providers)
+        return node_profile(str(model_path), feed, threads=threads, providers=self._providers())
+
+    def _providers(self):
+        """This runtime's provider, with the CPU EP backing up a GPU one."""
+        if self.provider == "CPUExecutionProvider":
+            return [self.provider]
+        return [self.provider, "CPUExecutionProvider"]
 
 
 class OrtSession(object):

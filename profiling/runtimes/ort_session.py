@@ -2,14 +2,15 @@
 import numpy as np
 
 
-def make_session(model, threads=1, providers=None):
+def make_session(model, threads=1, providers=None, opts=None):
     """An InferenceSession for ``model`` (path or serialized bytes) with pinned thread counts.
 
     ``threads`` sets intra-op threads; inter-op is 1 and execution sequential so timings repeat.
+    ``opts``: session options to start from (e.g. with profiling on); the thread settings are applied.
     """
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
+    opts = opts or ort.SessionOptions()
     opts.intra_op_num_threads = int(threads)
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -47,15 +48,11 @@ def node_profile(model, feed, threads=1, providers=None, warmup=5, min_runs=15, 
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads)
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
     opts.enable_profiling = True
     tmp = tempfile.mkdtemp(prefix="node-profile-")
     try:
         opts.profile_file_prefix = tmp + "/profile"
-        session = ort.InferenceSession(model, sess_options=opts, providers=providers or ["CPUExecutionProvider"])
+        session = make_session(model, threads=threads, providers=providers, opts=opts)
         if feed is None:
             from profiling.inputs import load_inputs, session_input_specs
             feed = load_inputs(session_input_specs(session), n_samples=1)[0][0]
