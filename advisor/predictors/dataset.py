@@ -122,20 +122,18 @@ def records_to_frame(records: list[dict]):
 def layer_columns(ok: list[dict]) -> dict:
     """Per row: the original's and the variant's MAC-layer rows (``kernels``; None without them) and
     the measured per-layer times of the record's own graph (None without a node profile)."""
-    from advisor.predictors.kernels import layer_times, layers_of
+    from advisor.predictors import kernels
 
-    l0, l1, us = [], [], []
-    for r in ok:
-        st = r["setting"].get("structure")
-        a, b = layers_of(st, "layers0"), layers_of(st, "layers1")
-        l0.append(a)
-        l1.append(b)
+    structures = [r["setting"].get("structure") for r in ok]
+    out = kernels.layer_columns(structures)
+    us = []
+    for r, st, b in zip(ok, structures, out["k_layers1"], strict=True):
         prof = r.get("node_profile") or {}
         aliases = st.get("aliases1") if b is not None else None
         good = prof.get("source") == "onnxruntime-profiler" and isinstance(prof.get("nodes"), list) and \
             isinstance(aliases, list) and len(aliases) == len(b)
-        us.append(layer_times(aliases, prof["nodes"]) if good else None)
-    return {"k_layers0": l0, "k_layers1": l1, "k_us": us}
+        us.append(kernels.layer_times(aliases, prof["nodes"]) if good else None)
+    return {**out, "k_us": us}
 
 
 _TARGETS = ("baseline_latency_ms", "baseline_pooled_ms", "baseline_repeat_dev_pct", "latency_ms", "ratio", "ratio_ci95_rel_pct", "energy_mj", "energy_is_estimate",

@@ -53,6 +53,7 @@ _PREFIXES = ("fused ", "InsertedPrecisionFreeCast_")
 # onnxruntime 1.32: NCHWc convolutions, QDQ fusions, MatMul+Add -> Gemm, MatMul scale folding,
 # dynamic quantization of a fused MatMul).
 _SUFFIX = re.compile(r"(_token_\d+|_nchwc|/\w*Fusion/?|_MatMul_quant|_quant)$")
+_CATEGORICAL = LAYER_FIELDS[:4]  # one-hot encoded; the rest are numbers
 _NUMERIC = ("ok8", "ok16")
 _LOGS = ("macs", "c_out", "c_in", "positions", "window")
 
@@ -131,9 +132,9 @@ def layers_of(structure: dict | None, which: str) -> tuple | None:
     rows = structure.get(which)
     if not isinstance(rows, list):
         return None
-    n = len(LAYER_FIELDS)
-    if not all(isinstance(r, (list, tuple)) and len(r) == n and all(isinstance(v, str) for v in r[:4])
-               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r[4:]) for r in rows):
+    n, c = len(LAYER_FIELDS), len(_CATEGORICAL)
+    if not all(isinstance(r, (list, tuple)) and len(r) == n and all(isinstance(v, str) for v in r[:c])
+               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r[c:]) for r in rows):
         return None  # records may come from anywhere
     return tuple(tuple(r) for r in rows)
 
@@ -142,7 +143,14 @@ def _row(r) -> tuple:
     """A layer row with its categorical fields as str and the rest as float (ValueError if not one)."""
     if not isinstance(r, (list, tuple)) or len(r) != len(LAYER_FIELDS):
         raise ValueError("not a layer row")
-    return tuple(str(v) for v in r[:4]) + tuple(float(v) for v in r[4:])
+    c = len(_CATEGORICAL)
+    return tuple(str(v) for v in r[:c]) + tuple(float(v) for v in r[c:])
+
+
+def layer_columns(structures: list) -> dict:
+    """Frame columns ``k_layers0`` / ``k_layers1`` (``layers_of``) for a list of per-row structure dicts."""
+    return {"k_layers0": [layers_of(st, "layers0") for st in structures],
+            "k_layers1": [layers_of(st, "layers1") for st in structures]}
 
 
 class KernelModel(ParamsMixin):
@@ -167,7 +175,7 @@ class KernelModel(ParamsMixin):
         cols["l_log_macs_per_position"] = cols["l_log_macs"] - cols["l_log_positions"]
         for f in _NUMERIC:
             cols[f"l_{f}"] = np.asarray(by[f], float)
-        for f in ("kind", "op", "verdict", "category"):
+        for f in _CATEGORICAL:
             values = np.asarray(by[f], object)
             for v in self.vocab_[f]:
                 cols[f"l_{f}={v}"] = (values == v).astype(float)
@@ -182,8 +190,7 @@ class KernelModel(ParamsMixin):
         if len(idx) > self.max_layers:
             idx = np.sort(np.random.default_rng(0).choice(idx, self.max_layers, replace=False))
         rows, us = [rows[i] for i in idx], us[idx]
-        self.vocab_ = {f: sorted({str(r[i]) for r in rows}) for i, f in enumerate(LAYER_FIELDS)
-                       if f in ("kind", "op", "verdict", "category")}
+        self.vocab_ = {f: sorted({str(r[i]) for r in rows}) for i, f in enumerate(_CATEGORICAL)}
         self.n_layers_ = len(rows)
         self.booster_ = None
         if len(rows) >= self.min_layers:

@@ -104,13 +104,12 @@ class PredictorBundle:
         """
         frame = self._frame(features, list(settings), threads)
         if structure:
-            from advisor.predictors.kernels import layers_of
+            from advisor.predictors.kernels import layer_columns
             from advisor.predictors.structure import frame_columns
 
-            for col, values in frame_columns([structure.get(s) for s in settings]).items():
+            per_row = [structure.get(s) for s in settings]
+            for col, values in {**frame_columns(per_row), **layer_columns(per_row)}.items():
                 frame[col] = values
-            frame["k_layers0"] = [layers_of(structure.get(s), "layers0") for s in settings]
-            frame["k_layers1"] = [layers_of(structure.get(s), "layers1") for s in settings]
         pred = predict_frame(self.suite, frame)
         fam = [self._setting_family(s) for s in settings]
         if self.calibration is not None:
