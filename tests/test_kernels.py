@@ -10,7 +10,7 @@ import pytest
 
 from advisor.compression import get_setting
 from advisor.modelio import from_proto
-from advisor.predictors.kernels import LAYER_FIELDS, KernelModel, layer_times, layers_of
+from advisor.predictors.kernels import LAYER_FIELDS, KernelModel, _pow2, layer_times, layers_of
 from advisor.predictors.structure import structure_all
 from profiling.records import validate
 from profiling.runtimes.ort_session import node_profile
@@ -98,6 +98,30 @@ def test_kernel_model_learns_costs_and_round_trips():
     # a bundle of another layer-row version keeps the vocabulary but predicts nothing
     old = KernelModel.from_bundle({**meta, "layers_version": 0}, raw)
     assert not old.usable and math.isnan(old.total_us(fast))
+    # so does one whose trees fit a target this code does not know
+    assert not KernelModel.from_bundle({**meta, "target": "log_ms_per_flop"}, raw).usable
+
+
+def test_layer_time_scales_with_macs_beyond_the_training_range():
+    """The trees fit time per MAC, so a layer twice the MACs of another, both past the largest layer seen
+    in training, costs twice as much (a forest on log time would give both the time of its last leaf)."""
+    rng = np.random.default_rng(2)
+    rows, us = _rows(600, rng)  # 1e4 .. 1e7 MACs
+    model = KernelModel().fit(rows, us)
+    big = [["mac_gemm", "Gemm", "", "conv", 1.0, 1.0, 8e7, 32.0, 32.0, 64.0, 9.0]]
+    half = [["mac_gemm", "Gemm", "", "conv", 1.0, 1.0, 4e7, 32.0, 32.0, 64.0, 9.0]]
+    assert math.exp(model.log_ratio(big, half)) == pytest.approx(0.5, rel=0.02)
+    assert model.total_us(big) == pytest.approx(8e7 / 1e3, rel=0.15)
+    # a bundle written before the per-MAC target (no "target" key) still predicts log(us) as it was fitted
+    meta, raw = model.to_bundle()
+    assert meta["target"] == "log_us_per_mac"
+    legacy = KernelModel.from_bundle({k: v for k, v in meta.items() if k != "target"}, raw)
+    assert legacy.usable and legacy.target_ == "log_us"
+    assert legacy.total_us(big) == pytest.approx(model.total_us(big) / 8e7, rel=1e-6)
+
+
+def test_channel_divisibility():
+    assert list(_pow2([1, 2, 3, 12, 56, 64, 128, 87, 0.0, 96.2])) == [0, 1, 0, 2, 3, 6, 6, 0, 0, 5]
 
 
 def test_too_few_layers_give_no_model():
