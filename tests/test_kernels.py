@@ -189,14 +189,19 @@ def test_bundles_learn_layer_times_from_node_profiles(tmp_path):
     result = train_bundle([path], out=tmp_path / "b", command="test", xgb_params={"n_estimators": 30})
     assert result.manifest["targets"]["kernel_time"]["estimator"] == "KernelModel"
     assert "x_log_kern" in result.suite.ratio.feature_names_in_
+    # the uncompressed-latency model prices the original's layers too, shifted onto the measured scale
+    assert "x_log_kern_ms" in result.suite.baseline.feature_names_in_
+    assert math.isfinite(result.suite.baseline.kern_shift_)
     assert (result.path / "kernel_time.json").is_file()
     one = next(r for r in recs if r["status"] == "ok" and r["setting"]["name"] == "int8-static-pc")
     structure = {s: next(r["setting"]["structure"] for r in recs if r["status"] == "ok"
                          and r["model"]["sha256"] == one["model"]["sha256"] and r["setting"]["name"] == s) for s in settings}
     feats = one["model"]["features"]
     mem = PredictorBundle(result.path, result.manifest, result.suite).predict(feats, settings, structure=structure)
-    loaded = load_bundle("synthetic", "onnxruntime-cpu", result.path).predict(feats, settings, structure=structure)
+    bundle = load_bundle("synthetic", "onnxruntime-cpu", result.path)
+    loaded = bundle.predict(feats, settings, structure=structure)
     assert loaded == mem
+    assert bundle.suite.baseline.kern_shift_ == result.suite.baseline.kern_shift_
     # what the layer-time model says: int8 layers at 0.3 of float per MAC
     kern = result.suite.kernel
     assert 0.2 < math.exp(kern.log_ratio(structure["int8-static-pc"]["layers0"], structure["int8-static-pc"]["layers1"])) < 0.45

@@ -8,6 +8,8 @@ one at 16x16, or that halving the channels of one layer saves more than of anoth
 regressor, trained on layers of the training families measured by the runtime's own node profiler,
 can; its predicted MAC time of a variant over the original's (``x_log_kern``) is half of the ratio
 model's prior (``models.KERN_WEIGHT``; the op-level cost model is the other half) and a tree input.
+Its predicted MAC time of the original (``x_log_kern_ms``, ``suite.baseline_inputs``), shifted onto the
+measured scale, is likewise half of the uncompressed-latency model's prior.
 
 The pieces:
 
@@ -62,9 +64,9 @@ _POW2_CAP = 6  # channel counts divisible by 2, 4, ..., 64
 def _pow2(values) -> np.ndarray:
     """How many times 2 divides each (rounded, >= 1) value, at most ``_POW2_CAP``: vector kernels take
     channels in blocks of 4/8/16, and a count off those blocks falls to a slower path. Measured on the
-    host (profiled depthwise convolutions whose channels are not a multiple of 8): median 0.075 ns per
-    MAC with channels divisible by 4 (646 layers; 0.065 when a multiple of 8), 0.56-0.57 with odd or
-    twice-odd channels (605 layers)."""
+    host (``benchmarks/layer_times.py``): depthwise convolutions whose channels are not a multiple of 8
+    take a median 0.073 ns per MAC when they are a multiple of 4 (646 layers; 0.067 for multiples of 8),
+    0.55 when odd or twice odd (605 layers)."""
     c = np.maximum(np.round(np.asarray(values, float)).astype(np.int64), 1)
     out = np.zeros(len(c))
     for k in range(1, _POW2_CAP + 1):

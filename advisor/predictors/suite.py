@@ -59,7 +59,8 @@ def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
     encoder = SettingEncoder(known_settings)
     kernel = fit_kernel(frame)
     base = baseline_rows(frame)
-    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(model_matrix(base), baseline_target(base))
+    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(baseline_inputs(model_matrix(base), base, kernel),
+                                                                baseline_target(base))
     variants = frame[frame["setting"] != "none"]
     Xv = design_matrix(variants, encoder)
     ratio = RatioModel(xgb_params=xgb_params).fit(ratio_inputs(Xv, variants, kernel), variants["ratio"].to_numpy(float))
@@ -90,6 +91,21 @@ def fit_kernel(frame) -> KernelModel | None:
         us += ts
     model = KernelModel().fit(layers, us)
     return model if model.usable else None
+
+
+def baseline_inputs(X, frame, kernel: KernelModel | None):
+    """The baseline model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern_ms`` (log of the
+    predicted time of the original graph's MAC layers, ms; NaN where a row has no layer rows)."""
+    if kernel is None:
+        return X
+    X = X.copy()
+    if "k_layers0" in frame.columns:
+        t = kernel.totals(list(frame["k_layers0"]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            X["x_log_kern_ms"] = np.where(t > 0, np.log(t / 1000.0), np.nan)
+    else:
+        X["x_log_kern_ms"] = np.nan
+    return X
 
 
 def ratio_inputs(X, frame, kernel: KernelModel | None):
@@ -144,7 +160,7 @@ def predict_frame(suite: Suite, frame):
     X = design_matrix(frame, suite.encoder)
     is_none = (frame["setting"] == "none").to_numpy()
     out = pd.DataFrame(index=frame.index)
-    out["pred_log_base"] = suite.baseline.predict(model_matrix(frame))
+    out["pred_log_base"] = suite.baseline.predict(baseline_inputs(model_matrix(frame), frame, suite.kernel))
     out["pred_log_ratio"] = np.where(is_none, 0.0, suite.ratio.predict(ratio_inputs(X, frame, suite.kernel)))
     out["pred_log_latency"] = out["pred_log_base"] + out["pred_log_ratio"]
     names = frame["setting"].to_numpy()
