@@ -35,12 +35,11 @@ def _variant(rec: dict, dirs: list[Path]) -> Path | None:
 
 
 def _original(rec: dict, dirs: list[Path], seen: dict) -> Path | None:
-    from advisor.api import file_sha256
+    from add_structure import _in_dirs
 
     sha = rec["model"]["sha256"]
     if sha not in seen:
-        seen[sha] = next((p for d in dirs for p in [d / f"{rec['model'].get('name', '')}.onnx"]
-                          if p.is_file() and file_sha256(p) == sha), None)
+        seen[sha] = _in_dirs(rec["model"].get("name", ""), sha, dirs)
     return seen[sha]
 
 
@@ -57,9 +56,8 @@ def _load_cache(path: Path) -> dict:
 
 
 def main() -> int:
-    from add_structure import _write
+    from add_structure import _read, _write
 
-    from profiling.records import RecordError, read_records
     from profiling.runtimes.ort_session import node_profile
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -70,12 +68,8 @@ def main() -> int:
     args = ap.parse_args()
     all_records = {}
     for path in args.files:
-        try:
-            if not path.is_file():
-                raise OSError(f"no such file: {path}")
-            all_records[path] = read_records(path, strict=True)
-        except (OSError, ValueError, EOFError, RecordError) as exc:
-            print(f"error: cannot read profile records from '{path}': {exc}", file=sys.stderr)
+        all_records[path] = _read(path)
+        if all_records[path] is None:
             return 1
     cache, originals = _load_cache(args.cache), {}
     t0, done = time.time(), 0

@@ -32,13 +32,32 @@ def _write(path: Path, records: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def _read(path: Path) -> list[dict] | None:
+    """A profile-records file (strictly validated), or None after a one-line error on stderr."""
+    from profiling.records import RecordError, read_records
+
+    try:
+        if not path.is_file():
+            raise OSError(f"no such file: {path}")
+        return read_records(path, strict=True)
+    except (OSError, ValueError, EOFError, RecordError) as exc:
+        print(f"error: cannot read profile records from '{path}': {exc}", file=sys.stderr)
+        return None
+
+
+def _in_dirs(name: str, sha: str, dirs: list[Path]) -> Path | None:
+    """``DIR/<name>.onnx`` in the first of ``dirs`` that has it with this sha256, or None."""
+    from advisor.api import file_sha256
+
+    return next((p for d in dirs for p in [d / f"{name}.onnx"] if p.is_file() and file_sha256(p) == sha), None)
+
+
 def _locate(name: str, sha: str, dirs: list[Path], work: Path) -> Path | None:
     from advisor.api import file_sha256
 
-    for d in dirs:
-        p = d / f"{name}.onnx"
-        if p.is_file() and file_sha256(p) == sha:
-            return p
+    found = _in_dirs(name, sha, dirs)
+    if found is not None:
+        return found
     p = work / f"{name}.onnx"
     if not p.is_file():
         work.mkdir(parents=True, exist_ok=True)
@@ -53,7 +72,6 @@ def main() -> int:
     from advisor.modelio import load_model
     from advisor.predictors.kernels import LAYERS_VERSION
     from advisor.predictors.structure import STRUCTURE_VERSION, structure_all
-    from profiling.records import RecordError, read_records
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path)
@@ -62,12 +80,8 @@ def main() -> int:
     args = ap.parse_args()
     cache: dict[str, dict | None] = {}
     for path in args.files:
-        try:
-            if not path.is_file():
-                raise OSError(f"no such file: {path}")
-            records = read_records(path, strict=True)
-        except (OSError, ValueError, EOFError, RecordError) as exc:
-            print(f"error: cannot read profile records from '{path}': {exc}", file=sys.stderr)
+        records = _read(path)
+        if records is None:
             return 1
         added = missing = 0
         for rec in records:
