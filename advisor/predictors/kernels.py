@@ -219,11 +219,11 @@ class KernelModel(ParamsMixin):
         rows, us = [rows[i] for i in idx], us[idx]
         self.vocab_ = {f: sorted({str(r[i]) for r in rows}) for i, f in enumerate(_CATEGORICAL)}
         self.n_layers_ = len(rows)
+        self.target_ = self.TARGET
         self.booster_ = None
         if len(rows) >= self.min_layers:
             X = self._matrix([_row(r) for r in rows])
             params = {"max_depth": 6, "n_estimators": 100, "learning_rate": 0.15, **(self.xgb_params or {})}
-            self.target_ = self.TARGET
             self.booster_ = fit_booster(X, np.log(us) - X["l_log_macs"].to_numpy(), params)
         return self
 
@@ -264,7 +264,7 @@ class KernelModel(ParamsMixin):
         sums = np.zeros(len(index))
         if rows:
             M = self._matrix(list(rows))
-            offset = M["l_log_macs"].to_numpy() if getattr(self, "target_", "log_us") == self.TARGET else 0.0
+            offset = M["l_log_macs"].to_numpy() if self.target_ == self.TARGET else 0.0
             per_row = np.exp(booster_predict(self.booster_, M) + offset)
             sums = np.bincount(np.array(owner, int), weights=per_row[np.array(where, int)], minlength=len(index))
         return np.array([sums[i] if i >= 0 else np.nan for i in slots])
@@ -272,7 +272,7 @@ class KernelModel(ParamsMixin):
     def to_bundle(self) -> tuple[dict, bytes | None]:
         check_fitted(self, "vocab_")
         return ({"params": self.get_params(), "vocab": self.vocab_, "n_layers": self.n_layers_,
-                 "layers_version": LAYERS_VERSION, "target": getattr(self, "target_", "log_us")},
+                 "layers_version": LAYERS_VERSION, "target": self.target_},
                 booster_to_json(self.booster_) if self.booster_ is not None else None)
 
     @classmethod
