@@ -1,4 +1,4 @@
-"""Generated networks: a few hundred seeded architectures across ten families, for training
+"""Generated networks: a few hundred seeded architectures across twelve families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
@@ -27,7 +27,7 @@ MAX_PARAMS = 10_000_000
 MAX_MACS = 300_000_000
 _TOLERANCE = 2.0  # an estimate within target/2..2*target is accepted as drawn
 _MAX_TRIES = 200
-CNN_FAMILIES = ("plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense")
+CNN_FAMILIES = ("plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense", "convnext")
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,13 @@ FAMILIES: dict[str, Family] = {
                           (8e6, 130e6)),
     "squeeze-excite": Family(cnn.sample_se, cnn.estimate_se, cnn.describe_se, (6e6, 110e6)),
     "dense": Family(cnn.sample_dense, cnn.estimate_dense, cnn.describe_dense, (6e6, 120e6)),
+    "convnext": Family(cnn.sample_convnext, cnn.estimate_convnext, cnn.describe_convnext, (6e6, 120e6)),
     "mlp": Family(seq.sample_mlp, seq.estimate_mlp, seq.describe_mlp, (0.4e6, 5e6)),
     "gru": Family(seq.sample_rnn, seq.estimate_gru, lambda p: seq.describe_rnn(p, "gru"), (3e6, 100e6)),
     "lstm": Family(seq.sample_rnn, seq.estimate_lstm, lambda p: seq.describe_rnn(p, "lstm"), (3e6, 130e6)),
     "transformer": Family(seq.sample_transformer, seq.estimate_transformer, seq.describe_transformer,
                           (5e6, 250e6)),
+    "vit": Family(seq.sample_vit, seq.estimate_vit, seq.describe_vit, (5e6, 150e6)),
 }
 
 

@@ -199,6 +199,54 @@ def build_dense(p: dict) -> nn.Module:
     return nn.Sequential(*layers, *_head(c, p["classes"]))
 
 
+class ConvNeXtBlock(nn.Module):
+    """x + MLP(norm(depthwise(x))): the ConvNeXt block, its pointwise layers either Linear on a
+    channels-last view with LayerNorm (as published) or 1x1 convolutions with BatchNorm."""
+
+    def __init__(self, p: dict, c: int) -> None:
+        super().__init__()
+        k, e = p["kernel"], expanded_width(c, p["expansion"])
+        self.dw = nn.Conv2d(c, c, k, 1, k // 2, groups=c)
+        self.linear = p["pointwise"] == "linear"
+        if self.linear:
+            self.norm, self.pw1, self.pw2 = nn.LayerNorm(c), nn.Linear(c, e), nn.Linear(e, c)
+        else:
+            self.norm, self.pw1, self.pw2 = nn.BatchNorm2d(c), nn.Conv2d(c, e, 1), nn.Conv2d(e, c, 1)
+        self.act = _ACTS[p["activation"]]()
+
+    def forward(self, x):
+        y = self.dw(x)
+        if self.linear:
+            y = y.permute(0, 2, 3, 1)
+            return x + self.pw2(self.act(self.pw1(self.norm(y)))).permute(0, 3, 1, 2)
+        return x + self.pw2(self.act(self.pw1(self.norm(y))))
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over the channels of an NCHW map (through a channels-last view)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(c)
+
+    def forward(self, x):
+        return self.ln(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def build_convnext(p: dict) -> nn.Module:
+    def norm(c: int) -> nn.Module:
+        return ChannelNorm(c) if p["pointwise"] == "linear" else nn.BatchNorm2d(c)
+
+    c = p["widths"][0]
+    layers = [nn.Conv2d(3, c, p["patch"], p["patch"]), norm(c)]
+    for i, (w, n) in enumerate(zip(p["widths"], p["blocks"], strict=True)):
+        if i > 0:
+            layers += [norm(c), nn.Conv2d(c, w, 2, 2)]
+            c = w
+        layers += [ConvNeXtBlock(p, c) for _ in range(n)]
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LayerNorm(c), nn.Linear(c, p["classes"]))
+
+
 def build_se(p: dict) -> nn.Module:
     return build_residual(p) if p["base"] == "residual" else build_depthwise(p)
 
@@ -235,7 +283,8 @@ def calibrate_bn(module: nn.Module, example: torch.Tensor) -> None:
 
 
 BUILDERS = {"plain": build_plain, "residual": build_residual, "depthwise": build_depthwise,
-            "multibranch": build_multibranch, "squeeze-excite": build_se, "dense": build_dense}
+            "multibranch": build_multibranch, "squeeze-excite": build_se, "dense": build_dense,
+            "convnext": build_convnext}
 
 
 def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:

@@ -95,6 +95,29 @@ class Encoder(nn.Module):
         return self.head(x.mean(dim=1) if self.pool else x)
 
 
+class VisionTransformer(nn.Module):
+    """Image [1, 3, R, R] -> non-overlapping patch embedding (a strided Conv) -> tokens (+ a class
+    token) + learned positions -> the encoder blocks above -> LayerNorm -> logits [1, classes] from the
+    class token or the mean over tokens (ViT / DeiT)."""
+
+    def __init__(self, p: dict) -> None:
+        super().__init__()
+        d = p["d_model"]
+        self.embed = nn.Conv2d(3, d, p["patch"], p["patch"])
+        self.cls = nn.Parameter(0.02 * torch.randn(1, 1, d)) if p["pool"] == "cls" else None
+        self.pos = nn.Parameter(0.02 * torch.randn(1, p["seq_len"], d))
+        self.blocks = nn.Sequential(*(EncoderBlock(p) for _ in range(p["layers"])))
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, p["classes"])
+
+    def forward(self, x):
+        x = self.embed(x).flatten(2).transpose(1, 2)
+        if self.cls is not None:
+            x = torch.cat([self.cls, x], 1)
+        x = self.norm(self.blocks(x + self.pos))
+        return self.head(x[:, 0] if self.cls is not None else x.mean(dim=1))
+
+
 def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
     """(eval-mode module, example inputs, input names); the caller seeds torch."""
     if family == "mlp":
@@ -106,4 +129,6 @@ def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
     if family == "transformer":
         ids = torch.randint(0, p["vocab"], (1, p["seq_len"]))
         return Encoder(p).eval(), (ids,), ["input_ids"]
+    if family == "vit":
+        return VisionTransformer(p).eval(), (torch.randn(1, 3, p["resolution"], p["resolution"]),), ["input"]
     raise KeyError(f"no sequence builder for family '{family}'")

@@ -188,3 +188,49 @@ def describe_transformer(p: dict) -> str:
     return (f"{p['layers']}-layer {p['norm']}-norm transformer encoder, d={p['d_model']}, "
             f"{p['heads']} heads, FFN x{p['ff_mult']} {p['activation']}, vocab {p['vocab']}, "
             f"{p['seq_len']} tokens, {task}")
+
+
+# --- vit (vision transformer) ------------------------------------------------------------------
+
+def vit_tokens(p: dict) -> int:
+    """Sequence length of a ViT: one token per patch, plus the class token when it pools by it."""
+    return (p["resolution"] // p["patch"]) ** 2 + (1 if p["pool"] == "cls" else 0)
+
+
+def sample_vit(d: Draw, wm: float) -> dict:
+    patch = d.pick((4, 8, 16), (0.35, 0.4, 0.25))
+    grid = d.integer(4, 14)
+    heads = d.pick((1, 2, 3, 4, 6), (0.1, 0.25, 0.25, 0.25, 0.15))
+    head_dim = d.log_uniform(16, 64) * wm
+    head_dim = max(8, min(96, int(round(head_dim / 8)) * 8))
+    p = {"resolution": patch * grid, "patch": patch, "heads": heads, "d_model": heads * head_dim,
+         "layers": d.integer(1, 8), "ff_mult": d.pick((2, 3, 4), (0.2, 0.2, 0.6)),
+         "activation": d.pick(("gelu", "relu", "silu"), (0.8, 0.1, 0.1)),
+         "norm": d.pick(("pre", "post"), (0.85, 0.15)), "qkv": d.pick(("fused", "separate"), (0.7, 0.3)),
+         "pool": d.pick(("cls", "mean"), (0.5, 0.5)), "classes": classes(d)}
+    p["seq_len"] = vit_tokens(p)  # what the shared encoder block reshapes by
+    return p
+
+
+def estimate_vit(p: dict) -> tuple[int, int]:
+    t = Tally()
+    dm, seq, ff = p["d_model"], p["seq_len"], p["d_model"] * p["ff_mult"]
+    grid = p["resolution"] // p["patch"]
+    t.conv(grid, 3, dm, p["patch"])
+    t.params += seq * dm + (dm if p["pool"] == "cls" else 0)
+    for _ in range(p["layers"]):
+        t.linear(dm, 3 * dm, rows=seq)
+        t.linear(dm, dm, rows=seq)
+        t.macs += 2 * seq * seq * dm
+        t.linear(dm, ff, rows=seq)
+        t.linear(ff, dm, rows=seq)
+        t.params += 4 * dm
+    t.linear(dm, p["classes"])
+    return t.result()
+
+
+def describe_vit(p: dict) -> str:
+    grid = p["resolution"] // p["patch"]
+    return (f"ViT-like, {p['patch']}x{p['patch']} patches of {p['resolution']} px ({grid}x{grid} tokens), "
+            f"{p['layers']}-layer {p['norm']}-norm encoder, d={p['d_model']}, {p['heads']} heads, "
+            f"FFN x{p['ff_mult']} {p['activation']}, {p['pool']} pooling, {p['classes']} classes")

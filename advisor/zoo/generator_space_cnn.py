@@ -319,3 +319,46 @@ def describe_dense(p: dict) -> str:
     kind = "bottleneck (1x1, 3x3)" if p["bottleneck"] else "3x3"
     return (f"DenseNet-like, {kind} layers {p['layers']}, growth {p['growth']}, transition x{p['compression']}, "
             f"{p['stem_kernel']}x{p['stem_kernel']} stem, {p['activation']}, {p['resolution']} px")
+
+
+# --- convnext (ConvNeXt-like) -------------------------------------------------------------------
+
+def sample_convnext(d: Draw, wm: float) -> dict:
+    r = resolution(d)
+    patch = d.pick((2, 4), (0.4, 0.6))
+    hw, stages = r // patch, 1
+    while stages < 4 and hw // 2 >= 2:
+        hw, stages = hw // 2, stages + 1
+    stages = d.integer(2, max(2, stages))
+    base = d.log_uniform(8, 64)
+    return {"resolution": r, "patch": patch, "kernel": d.pick((3, 5, 7), (0.2, 0.2, 0.6)),
+            "widths": [ch(base * wm * 2 ** i, lo=8, hi=768) for i in range(stages)],
+            "blocks": [d.integer(1, 3) for _ in range(stages)], "expansion": d.pick((2, 3, 4), (0.2, 0.2, 0.6)),
+            "pointwise": d.pick(("linear", "conv"), (0.6, 0.4)),
+            "activation": d.pick(_CNN_ACTS, (0.1, 0.05, 0.7, 0.15)), "classes": classes(d)}
+
+
+def estimate_convnext(p: dict) -> tuple[int, int]:
+    t, k = Tally(), p["kernel"]
+    hw, c = p["resolution"] // p["patch"], p["widths"][0]
+    t.conv(hw, 3, c, p["patch"])
+    for i, (w, n) in enumerate(zip(p["widths"], p["blocks"], strict=True)):
+        if i > 0:
+            hw = hw // 2
+            t.conv(hw, c, w, 2)
+            c = w
+        for _ in range(n):
+            e = expanded_width(c, p["expansion"])
+            t.conv(hw, c, c, k, groups=c)
+            t.conv(hw, c, e, 1)
+            t.conv(hw, e, c, 1)
+    t.linear(c, p["classes"])
+    return t.result()
+
+
+def describe_convnext(p: dict) -> str:
+    w, k = p["widths"], p["kernel"]
+    norm = "LayerNorm + Linear" if p["pointwise"] == "linear" else "BN + 1x1 conv"
+    return (f"ConvNeXt-like, {p['patch']}x{p['patch']} patchify stem, {len(w)} stages {p['blocks']} of "
+            f"{k}x{k} depthwise + {norm} MLP x{p['expansion']}, widths {w[0]}-{w[-1]}, {p['activation']}, "
+            f"{p['resolution']} px")
