@@ -1,4 +1,4 @@
-"""Generated networks: a few hundred seeded architectures across twelve families, for training
+"""Generated networks: a few hundred seeded architectures across fourteen families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
@@ -27,7 +27,7 @@ MAX_PARAMS = 10_000_000
 MAX_MACS = 300_000_000
 _TOLERANCE = 2.0  # an estimate within target/2..2*target is accepted as drawn
 _MAX_TRIES = 200
-CNN_FAMILIES = ("plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense", "convnext")
+CNN_FAMILIES = ("plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense", "convnext", "unet")
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,14 @@ FAMILIES: dict[str, Family] = {
     "squeeze-excite": Family(cnn.sample_se, cnn.estimate_se, cnn.describe_se, (6e6, 110e6)),
     "dense": Family(cnn.sample_dense, cnn.estimate_dense, cnn.describe_dense, (6e6, 120e6)),
     "convnext": Family(cnn.sample_convnext, cnn.estimate_convnext, cnn.describe_convnext, (6e6, 120e6)),
+    "unet": Family(cnn.sample_unet, cnn.estimate_unet, cnn.describe_unet, (10e6, 200e6)),
     "mlp": Family(seq.sample_mlp, seq.estimate_mlp, seq.describe_mlp, (0.4e6, 5e6)),
     "gru": Family(seq.sample_rnn, seq.estimate_gru, lambda p: seq.describe_rnn(p, "gru"), (3e6, 100e6)),
     "lstm": Family(seq.sample_rnn, seq.estimate_lstm, lambda p: seq.describe_rnn(p, "lstm"), (3e6, 130e6)),
     "transformer": Family(seq.sample_transformer, seq.estimate_transformer, seq.describe_transformer,
                           (5e6, 250e6)),
     "vit": Family(seq.sample_vit, seq.estimate_vit, seq.describe_vit, (5e6, 150e6)),
+    "autoencoder": Family(seq.sample_autoencoder, seq.estimate_autoencoder, seq.describe_autoencoder, (0.1e6, 4e6)),
 }
 
 
@@ -115,6 +117,10 @@ def output_shape(family: str, p: dict) -> list[int]:
     """Shape of the network's one output, ``output``."""
     per_step = (family in ("gru", "lstm") and p["head"] == "tagger"
                 or family == "transformer" and p["head"] == "tokens")
+    if family == "unet":
+        return [1, p["classes"], p["resolution"], p["resolution"]]
+    if family == "autoencoder":
+        return [1, p["in_features"]]
     return [1, p["seq_len"], p["classes"]] if per_step else [1, p["classes"]]
 
 

@@ -247,6 +247,41 @@ def build_convnext(p: dict) -> nn.Module:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.LayerNorm(c), nn.Linear(c, p["classes"]))
 
 
+class UNet(nn.Module):
+    """Image [1, 3, R, R] -> per-pixel logits [1, classes, R, R]: double 3x3 convs, max-pool down,
+    transposed-conv or resize up, skip connections concatenated (Ronneberger et al., smaller)."""
+
+    def __init__(self, p: dict) -> None:
+        super().__init__()
+        w, bn, act = p["widths"], p["batchnorm"], p["activation"]
+
+        def double(a: int, b: int) -> nn.Sequential:
+            return nn.Sequential(conv(a, b, 3, bn=bn, act=act), conv(b, b, 3, bn=bn, act=act))
+
+        self.down = nn.ModuleList(double(3 if i == 0 else w[i - 1], w[i]) for i in range(p["levels"]))
+        self.mid = double(w[p["levels"] - 1], w[-1])
+        ups, decs = [], []
+        for i in reversed(range(p["levels"])):
+            cin = w[i + 1]
+            ups.append(nn.ConvTranspose2d(cin, w[i], 2, 2) if p["up"] == "transpose" else
+                       nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, w[i], 1)))
+            decs.append(double(2 * w[i], w[i]))
+        self.ups, self.decs = nn.ModuleList(ups), nn.ModuleList(decs)
+        self.out = nn.Conv2d(w[0], p["classes"], 1)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x):
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.mid(x)
+        for up, dec, skip in zip(self.ups, self.decs, reversed(skips), strict=True):
+            x = dec(torch.cat([up(x), skip], 1))
+        return self.out(x)
+
+
 def build_se(p: dict) -> nn.Module:
     return build_residual(p) if p["base"] == "residual" else build_depthwise(p)
 
@@ -254,7 +289,7 @@ def build_se(p: dict) -> nn.Module:
 def he_init(module: nn.Module) -> None:
     """He-normal Conv/Linear weights and small biases, so activations keep their scale with depth."""
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             if m.bias is not None:
                 nn.init.uniform_(m.bias, -0.05, 0.05)
@@ -263,7 +298,7 @@ def he_init(module: nn.Module) -> None:
 def calibrate_bn(module: nn.Module, example: torch.Tensor) -> None:
     """BN statistics measured on a random batch of 2 like ``example``, then jittered, so that
     folding BN into Conv gives realistic weights (not the identity of fresh statistics)."""
-    bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+    bns = [m for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
     if not bns:
         return
     for bn in bns:
@@ -284,7 +319,7 @@ def calibrate_bn(module: nn.Module, example: torch.Tensor) -> None:
 
 BUILDERS = {"plain": build_plain, "residual": build_residual, "depthwise": build_depthwise,
             "multibranch": build_multibranch, "squeeze-excite": build_se, "dense": build_dense,
-            "convnext": build_convnext}
+            "convnext": build_convnext, "unet": UNet}
 
 
 def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:

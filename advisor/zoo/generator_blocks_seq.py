@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from advisor.zoo.generator_blocks_cnn import he_init
+from advisor.zoo.generator_blocks_cnn import calibrate_bn, he_init
 
 _ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
@@ -21,6 +21,23 @@ def build_mlp(p: dict) -> nn.Module:
         layers.append(_ACTS[p["activation"]]())
         n = h
     layers.append(nn.Linear(n, p["classes"]))
+    return nn.Sequential(*layers)
+
+
+def build_autoencoder(p: dict) -> nn.Module:
+    """[1, in_features] -> reconstruction [1, in_features] through a narrow bottleneck (every layer but
+    the last with optional BatchNorm and the activation)."""
+    from advisor.zoo.generator_space import autoencoder_widths
+
+    widths = autoencoder_widths(p)
+    layers, n = [], p["in_features"]
+    for i, w in enumerate(widths):
+        layers.append(nn.Linear(n, w))
+        if i + 1 < len(widths):
+            if p["batchnorm"]:
+                layers.append(nn.BatchNorm1d(w))
+            layers.append(_ACTS[p["activation"]]())
+        n = w
     return nn.Sequential(*layers)
 
 
@@ -124,6 +141,12 @@ def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
         module = build_mlp(p)
         he_init(module)
         return module.eval(), (torch.randn(1, p["in_features"]),), ["input"]
+    if family == "autoencoder":
+        module = build_autoencoder(p)
+        he_init(module)
+        x = torch.randn(1, p["in_features"])
+        calibrate_bn(module, x)
+        return module.eval(), (x,), ["input"]
     if family in ("gru", "lstm"):
         return Recurrent(p, family).eval(), (torch.randn(1, p["seq_len"], p["input_size"]),), ["input"]
     if family == "transformer":

@@ -234,3 +234,32 @@ def describe_vit(p: dict) -> str:
     return (f"ViT-like, {p['patch']}x{p['patch']} patches of {p['resolution']} px ({grid}x{grid} tokens), "
             f"{p['layers']}-layer {p['norm']}-norm encoder, d={p['d_model']}, {p['heads']} heads, "
             f"FFN x{p['ff_mult']} {p['activation']}, {p['pool']} pooling, {p['classes']} classes")
+
+
+# --- autoencoder (MLPerf Tiny anomaly-detection style) -----------------------------------------
+
+def sample_autoencoder(d: Draw, wm: float) -> dict:
+    hidden = ch(d.log_uniform(64, 512) * wm, lo=16, hi=2048)
+    return {"in_features": 8 * d.log_int(16, 160), "hidden": hidden, "depth": d.integer(1, 4),
+            "bottleneck": ch(d.log_uniform(8, 64), lo=4, hi=max(8, hidden // 2)),
+            "batchnorm": d.chance(0.6), "activation": d.pick(("relu", "gelu", "silu", "tanh"), (0.6, 0.1, 0.2, 0.1))}
+
+
+def autoencoder_widths(p: dict) -> list[int]:
+    """Output widths of every Linear, input to reconstruction: encoder, bottleneck, decoder."""
+    enc = [p["hidden"]] * p["depth"]
+    return enc + [p["bottleneck"]] + enc + [p["in_features"]]
+
+
+def estimate_autoencoder(p: dict) -> tuple[int, int]:
+    t, n = Tally(), p["in_features"]
+    for w in autoencoder_widths(p):
+        t.linear(n, w)
+        n = w
+    return t.result()
+
+
+def describe_autoencoder(p: dict) -> str:
+    return (f"dense autoencoder {p['in_features']}->{p['hidden']}x{p['depth']}->{p['bottleneck']}->"
+            f"{p['hidden']}x{p['depth']}->{p['in_features']}, {p['activation']}"
+            f"{', BatchNorm' if p['batchnorm'] else ''}")

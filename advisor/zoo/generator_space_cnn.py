@@ -362,3 +362,43 @@ def describe_convnext(p: dict) -> str:
     return (f"ConvNeXt-like, {p['patch']}x{p['patch']} patchify stem, {len(w)} stages {p['blocks']} of "
             f"{k}x{k} depthwise + {norm} MLP x{p['expansion']}, widths {w[0]}-{w[-1]}, {p['activation']}, "
             f"{p['resolution']} px")
+
+
+# --- unet (encoder-decoder for dense prediction) ------------------------------------------------
+
+def sample_unet(d: Draw, wm: float) -> dict:
+    r = resolution(d)
+    levels = d.integer(2, 4 if r % 16 == 0 else 3)
+    base = d.log_uniform(6, 32)
+    return {"resolution": r, "levels": levels, "widths": [ch(base * wm * 2 ** i, lo=4, hi=512) for i in range(levels + 1)],
+            "up": d.pick(("transpose", "resize"), (0.5, 0.5)), "batchnorm": d.chance(0.7),
+            "activation": d.pick(_CNN_ACTS, (0.6, 0.1, 0.1, 0.2)), "classes": d.integer(2, 21)}
+
+
+def estimate_unet(p: dict) -> tuple[int, int]:
+    t, hw, c, w = Tally(), p["resolution"], 3, p["widths"]
+    for i in range(p["levels"]):
+        t.conv(hw, c, w[i], 3)
+        t.conv(hw, w[i], w[i], 3)
+        c, hw = w[i], hw // 2
+    t.conv(hw, c, w[-1], 3)
+    t.conv(hw, w[-1], w[-1], 3)
+    c = w[-1]
+    for i in reversed(range(p["levels"])):
+        hw *= 2
+        if p["up"] == "transpose":
+            t.macs += (hw // 2) ** 2 * c * w[i] * 4
+            t.params += c * w[i] * 4 + w[i]
+        else:
+            t.conv(hw, c, w[i], 1)
+        t.conv(hw, 2 * w[i], w[i], 3)
+        t.conv(hw, w[i], w[i], 3)
+        c = w[i]
+    t.conv(hw, c, p["classes"], 1)
+    return t.result()
+
+
+def describe_unet(p: dict) -> str:
+    up = "2x2 transposed convs" if p["up"] == "transpose" else "nearest resize + 1x1 convs"
+    return (f"U-Net-like, {p['levels']} levels, widths {p['widths'][0]}-{p['widths'][-1]}, {up}, skip concatenation, "
+            f"{p['activation']}{', BN' if p['batchnorm'] else ''}, {p['classes']}-class map of {p['resolution']} px")
