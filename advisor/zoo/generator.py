@@ -1,4 +1,4 @@
-"""Generated networks: a few hundred seeded architectures across fourteen families, for training
+"""Generated networks: a few hundred seeded architectures across fifteen families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
@@ -56,6 +56,7 @@ FAMILIES: dict[str, Family] = {
     "transformer": Family(seq.sample_transformer, seq.estimate_transformer, seq.describe_transformer,
                           (5e6, 250e6)),
     "vit": Family(seq.sample_vit, seq.estimate_vit, seq.describe_vit, (5e6, 150e6)),
+    "mixer": Family(seq.sample_mixer, seq.estimate_mixer, seq.describe_mixer, (4e6, 150e6)),
     "autoencoder": Family(seq.sample_autoencoder, seq.estimate_autoencoder, seq.describe_autoencoder, (0.1e6, 4e6)),
 }
 

@@ -135,6 +135,38 @@ class VisionTransformer(nn.Module):
         return self.head(x[:, 0] if self.cls is not None else x.mean(dim=1))
 
 
+class MixerBlock(nn.Module):
+    """x + token-mixing MLP (across patches, on the transposed tokens), then x + channel-mixing MLP;
+    each behind a LayerNorm (Tolstikhin et al. 2021)."""
+
+    def __init__(self, p: dict, tokens: int) -> None:
+        super().__init__()
+        d, act = p["d_model"], _ACTS[p["activation"]]
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.tokens = nn.Sequential(nn.Linear(tokens, p["tokens_hidden"]), act(), nn.Linear(p["tokens_hidden"], tokens))
+        self.channels = nn.Sequential(nn.Linear(d, d * p["channels_mult"]), act(), nn.Linear(d * p["channels_mult"], d))
+
+    def forward(self, x):
+        x = x + self.tokens(self.ln1(x).transpose(1, 2)).transpose(1, 2)
+        return x + self.channels(self.ln2(x))
+
+
+class Mixer(nn.Module):
+    """Image [1, 3, R, R] -> patch embedding -> mixer blocks -> LayerNorm -> mean over tokens -> logits."""
+
+    def __init__(self, p: dict) -> None:
+        super().__init__()
+        d, tokens = p["d_model"], (p["resolution"] // p["patch"]) ** 2
+        self.embed = nn.Conv2d(3, d, p["patch"], p["patch"])
+        self.blocks = nn.Sequential(*(MixerBlock(p, tokens) for _ in range(p["layers"])))
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, p["classes"])
+
+    def forward(self, x):
+        x = self.norm(self.blocks(self.embed(x).flatten(2).transpose(1, 2)))
+        return self.head(x.mean(dim=1))
+
+
 def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
     """(eval-mode module, example inputs, input names); the caller seeds torch."""
     if family == "mlp":
@@ -152,6 +184,8 @@ def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
     if family == "transformer":
         ids = torch.randint(0, p["vocab"], (1, p["seq_len"]))
         return Encoder(p).eval(), (ids,), ["input_ids"]
+    if family == "mixer":
+        return Mixer(p).eval(), (torch.randn(1, 3, p["resolution"], p["resolution"]),), ["input"]
     if family == "vit":
         return VisionTransformer(p).eval(), (torch.randn(1, 3, p["resolution"], p["resolution"]),), ["input"]
     raise KeyError(f"no sequence builder for family '{family}'")

@@ -263,3 +263,36 @@ def describe_autoencoder(p: dict) -> str:
     return (f"dense autoencoder {p['in_features']}->{p['hidden']}x{p['depth']}->{p['bottleneck']}->"
             f"{p['hidden']}x{p['depth']}->{p['in_features']}, {p['activation']}"
             f"{', BatchNorm' if p['batchnorm'] else ''}")
+
+
+# --- mixer (MLP-Mixer) -------------------------------------------------------------------------
+
+def sample_mixer(d: Draw, wm: float) -> dict:
+    patch = d.pick((4, 8, 16), (0.4, 0.4, 0.2))
+    grid = d.integer(4, 12)
+    return {"resolution": patch * grid, "patch": patch, "d_model": ch(d.log_uniform(32, 256) * wm, lo=16, hi=1024),
+            "tokens_hidden": ch(grid * grid * d.pick((0.5, 1.0, 2.0)), lo=8, hi=1024),
+            "channels_mult": d.pick((2, 4), (0.3, 0.7)), "layers": d.integer(1, 8),
+            "activation": d.pick(("gelu", "relu", "silu"), (0.8, 0.1, 0.1)), "classes": classes(d)}
+
+
+def estimate_mixer(p: dict) -> tuple[int, int]:
+    t, dm = Tally(), p["d_model"]
+    grid = p["resolution"] // p["patch"]
+    s = grid * grid
+    t.conv(grid, 3, dm, p["patch"])
+    for _ in range(p["layers"]):
+        t.linear(s, p["tokens_hidden"], rows=dm)
+        t.linear(p["tokens_hidden"], s, rows=dm)
+        t.linear(dm, dm * p["channels_mult"], rows=s)
+        t.linear(dm * p["channels_mult"], dm, rows=s)
+        t.params += 4 * dm
+    t.linear(dm, p["classes"])
+    return t.result()
+
+
+def describe_mixer(p: dict) -> str:
+    grid = p["resolution"] // p["patch"]
+    return (f"MLP-Mixer-like, {p['patch']}x{p['patch']} patches of {p['resolution']} px ({grid * grid} tokens), "
+            f"{p['layers']} layers, d={p['d_model']}, token MLP {p['tokens_hidden']}, channel MLP "
+            f"x{p['channels_mult']} {p['activation']}, {p['classes']} classes")
