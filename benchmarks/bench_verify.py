@@ -18,14 +18,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+from host_data import HOST_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
 ADVISOR = str(Path(sys.executable).with_name("advisor"))
 
 
 def held_out_profiles(families: set[str], out: Path) -> None:
     with gzip.open(out, "wt") as dst:
-        for name in ("generated", "trained", "aligned", "dense"):
-            with gzip.open(ROOT / "datasets" / "host-cpu" / f"{name}.jsonl.gz", "rt") as src:
+        for path in HOST_DATA:
+            with gzip.open(path, "rt") as src:
                 for line in src:
                     if json.loads(line)["model"]["family"] not in families:
                         dst.write(line)

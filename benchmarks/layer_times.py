@@ -17,12 +17,11 @@ from __future__ import annotations
 import math
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from host_data import HOST_DATA
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = [REPO / "datasets" / "host-cpu" / f for f in ("generated.jsonl.gz", "trained.jsonl.gz", "aligned.jsonl.gz", "dense.jsonl.gz")]
+DATA = HOST_DATA
 
 
 def _layers(frame):

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
+from host_data import HOST_DATA
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = [REPO / "datasets" / "host-cpu" / f for f in ("generated.jsonl.gz", "trained.jsonl.gz", "aligned.jsonl.gz", "dense.jsonl.gz")]
+DATA = HOST_DATA
 
 
 def main() -> int:

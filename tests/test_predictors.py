@@ -171,25 +171,40 @@ def test_mac_ratio_prior():
 def test_grouped_cv_never_mixes_families(frame, monkeypatch):
     from advisor.predictors import evaluate, suite
 
-    seen = []
+    train_of, test_of = {}, {}  # by fitted suite: folds may run side by side (evaluate.run_jobs)
     real_fit, real_predict = suite.fit_suite, suite.predict_frame
 
     def spy_fit(train, *a, **kw):
-        seen.append({"train": set(train["family"])})
-        return real_fit(train, *a, **kw)
+        fitted = real_fit(train, *a, **kw)
+        train_of[id(fitted)] = set(train["family"])
+        return fitted
 
     def spy_predict(s, test):
-        seen[-1]["test"] = set(test["family"])
+        test_of[id(s)] = set(test["family"])
         return real_predict(s, test)
 
     monkeypatch.setattr(evaluate, "fit_suite", spy_fit)
     monkeypatch.setattr(evaluate, "predict_frame", spy_predict)
     spec = {"mode": "none"}
     oof = evaluate.cross_validate(frame, sorted(set(frame["setting"])), spec, FAST)
-    assert len(seen) == frame["family"].nunique()
-    for fold in seen:
-        assert len(fold["test"]) == 1 and not fold["test"] & fold["train"]
+    assert len(train_of) == len(test_of) == frame["family"].nunique()
+    for key, test in test_of.items():
+        assert len(test) == 1 and not test & train_of[key]
+    assert set().union(*test_of.values()) == set(frame["family"])
     assert oof.index.equals(frame.index) and np.isfinite(oof["pred_log_ratio"]).all()
+
+
+def test_folds_in_threads_equal_folds_in_sequence(frame):
+    """The folds are independent and deterministic: two threads give the same predictions as one."""
+    from advisor.predictors import evaluate
+
+    jobs = evaluate.fold_jobs(frame, sorted(set(frame["setting"])), {"mode": "none"}, FAST)
+    one = evaluate.assemble_folds(frame, evaluate.run_jobs(jobs, threads=1))
+    two = evaluate.assemble_folds(frame, evaluate.run_jobs(jobs, threads=2))
+    assert one.index.equals(frame.index)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(one, two)
 
 
 def test_too_few_families(frame):

@@ -20,6 +20,8 @@ family (``conformal.coverage_by_held_out_family``).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from advisor.errors import DataError
@@ -31,10 +33,22 @@ from advisor.predictors.suite import baseline_rows, baseline_target, fit_suite, 
 MIN_FAMILIES = 3
 
 
+FOLD_THREADS = 2  # folds fitted side by side: xgboost (one thread per model) trains outside the GIL
+
+
 def cross_validate(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
                    progress=None):
     """Out-of-fold predictions of the model and both baselines for every row of ``frame`` (same
     index). Raises DataError with fewer than MIN_FAMILIES architecture families."""
+    jobs = fold_jobs(frame, known_settings, energy_spec, xgb_params, progress)
+    return assemble_folds(frame, run_jobs(jobs))
+
+
+def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
+              progress=None) -> list:
+    """One callable per held-out family (each returns that family's out-of-fold predictions), for
+    ``run_jobs``; ``assemble_folds`` puts their results together. Raises DataError with fewer than
+    MIN_FAMILIES architecture families."""
     import pandas as pd
 
     families = sorted(frame["family"].unique())
@@ -42,13 +56,33 @@ def cross_validate(frame, known_settings: list[str], energy_spec: dict, xgb_para
         raise DataError(f"Grouped cross-validation needs networks of at least {MIN_FAMILIES} architecture "
                         f"families; these profiles hold {len(families)} ({', '.join(families)}). Profile "
                         "more families ('advisor zoo build', 'advisor profile').")
-    parts = []
-    for i, fam in enumerate(families):
+
+    def fold(i: int, fam: str):
         if progress:
             progress(f"fold {i + 1}/{len(families)}: holding out '{fam}'")
         train, test = frame[frame["family"] != fam], frame[frame["family"] == fam]
         suite = fit_suite(train, known_settings, energy_spec, xgb_params)
-        parts.append(pd.concat([predict_frame(suite, test), _baselines(train, test, suite)], axis=1))
+        return pd.concat([predict_frame(suite, test), _baselines(train, test, suite)], axis=1)
+
+    return [functools.partial(fold, i, fam) for i, fam in enumerate(families)]
+
+
+def run_jobs(jobs: list, threads: int = FOLD_THREADS) -> list:
+    """Results of ``jobs`` (callables without arguments), in order, computed by ``threads`` threads.
+    Each job is deterministic and independent of the others, so the results do not depend on how
+    many run at once."""
+    if threads <= 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def assemble_folds(frame, parts: list):
+    """The folds' predictions in ``frame``'s row order."""
+    import pandas as pd
+
     return pd.concat(parts).loc[frame.index]
 
 
@@ -134,17 +168,22 @@ def _figures(sub, obs, pred, kind: str, alpha: float) -> dict:
 
 
 def _ranking(sub, obs: np.ndarray, pred: np.ndarray) -> float | None:
-    """Median over networks with >= 3 settings of Spearman(pred, obs) across its settings."""
+    """Median over networks with >= 3 settings of Spearman(pred, obs) across its settings (the Pearson
+    correlation of average ranks; 0 where the predictions are all equal)."""
     import pandas as pd
 
     d = pd.DataFrame({"net": sub["model_sha"].to_numpy(), "o": obs, "p": pred})
-    rhos = []
-    for _, g in d.groupby("net"):
-        if len(g) < 3 or g["o"].nunique() < 2:
-            continue
-        ro, rp = g["o"].rank().to_numpy(), g["p"].rank().to_numpy()
-        rhos.append(0.0 if np.std(rp) == 0 else float(np.corrcoef(ro, rp)[0, 1]))
-    return float(np.median(rhos)) if rhos else None
+    g = d.groupby("net")["o"]
+    d = d[(g.transform("size") >= 3) & (g.transform("nunique") >= 2)]
+    if d.empty:
+        return None
+    by = d.groupby("net")
+    ro, rp = by["o"].rank(), by["p"].rank()
+    ro, rp = ro - ro.groupby(d["net"]).transform("mean"), rp - rp.groupby(d["net"]).transform("mean")
+    num = (ro * rp).groupby(d["net"]).sum()
+    den = np.sqrt((ro * ro).groupby(d["net"]).sum() * (rp * rp).groupby(d["net"]).sum())
+    rhos = np.where(den.to_numpy() > 0, num.to_numpy() / np.where(den.to_numpy() > 0, den.to_numpy(), 1.0), 0.0)
+    return float(np.median(rhos))
 
 
 def per_family(df) -> dict:

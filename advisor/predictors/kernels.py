@@ -149,8 +149,12 @@ def layers_of(structure: dict | None, which: str) -> tuple | None:
     if not isinstance(rows, list):
         return None
     n, c = len(LAYER_FIELDS), len(_CATEGORICAL)
-    if not all(isinstance(r, (list, tuple)) and len(r) == n and all(isinstance(v, str) for v in r[:c])
-               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r[c:]) for r in rows):
+    shaped = all(isinstance(r, (list, tuple)) and len(r) == n for r in rows)
+    # Plain str / int / float (what JSON gives) checked by type in one pass; anything else element-wise.
+    if not shaped or not ({type(v) for r in rows for v in r[:c]} <= {str}
+                          and {type(v) for r in rows for v in r[c:]} <= {int, float}) and not all(
+            all(isinstance(v, str) for v in r[:c])
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r[c:]) for r in rows):
         return None  # records may come from anywhere
     return tuple(tuple(r) for r in rows)
 

@@ -6,6 +6,7 @@ from the out-of-fold residuals, and a bundle written atomically with its manifes
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from advisor.errors import DataError
 from advisor.predictors import dataset
 from advisor.predictors.bundle import BUNDLE_FORMAT_VERSION, library_versions, user_bundle_dir, write_bundle
 from advisor.predictors.conformal import ALPHA_DEFAULT, METHOD, fit_quantiles
-from advisor.predictors.evaluate import cross_validate, noise_floor, per_family, summarize
+from advisor.predictors.evaluate import assemble_folds, fold_jobs, noise_floor, per_family, run_jobs, summarize
 from advisor.predictors.predictor import clean_json, suite_files
 from advisor.predictors.suite import energy_spec_of, fit_suite
 
@@ -111,9 +112,20 @@ def known_settings(frame) -> list[str]:
 
 def evaluate_selection(sel: Selection, repeats: list | None = None, xgb_params=None, progress=None):
     """(report dict, out-of-fold frame) for a selection."""
+    return _evaluate(sel, repeats, xgb_params, progress, fit_all=False)[:2]
+
+
+def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
+    """(report, out-of-fold frame, suite fitted on all rows or None): the folds and, with ``fit_all``,
+    the final fit run as jobs of one thread pool (``evaluate.run_jobs``)."""
     spec = energy_spec_of(sel.records, sel.frame)
-    oof = cross_validate(sel.frame, known_settings(sel.frame), spec, xgb_params, progress)
-    df = sel.frame.join(oof)
+    names = known_settings(sel.frame)
+    jobs = fold_jobs(sel.frame, names, spec, xgb_params, progress)
+    if fit_all:  # the largest job first, so that it does not run alone at the end
+        jobs.insert(0, functools.partial(fit_suite, sel.frame, names, spec, xgb_params))
+    results = run_jobs(jobs)
+    suite = results.pop(0) if fit_all else None
+    df = sel.frame.join(assemble_folds(sel.frame, results))
     reps = dataset.repeat_differences(sel.all_records, repeats)
     cv = "leave-one-family-out (architecture families; never random rows)" if not sel.group_by else \
         f"leave-one-group-out, groups = record field '{sel.group_by}' (never random rows)"
@@ -122,7 +134,7 @@ def evaluate_selection(sel: Selection, repeats: list | None = None, xgb_params=N
         "intervals": "calibrated on the out-of-fold residuals of the other families only"},
         "targets": summarize(df, ALPHA_DEFAULT), "per_family_ratio": per_family(df),
         "noise_floor": noise_floor(sel.frame, reps), "energy": spec}
-    return report, df
+    return report, df, suite
 
 
 def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progress=None) -> dict:
@@ -166,11 +178,10 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
     t0 = time.perf_counter()
     sel = select(paths, device, runtime, group_by)
     repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
-    report, df = evaluate_selection(sel, repeats, xgb_params=xgb_params, progress=progress)
     if progress:
-        progress("fitting on all rows")
+        progress("fitting on all rows, beside the folds")
+    report, df, suite = _evaluate(sel, repeats, xgb_params, progress, fit_all=True)
     spec = report["energy"]
-    suite = fit_suite(sel.frame, known_settings(sel.frame), spec, xgb_params)
     targets, files = suite_files(suite)
     data = report["data"]
     manifest = {"bundle_format_version": BUNDLE_FORMAT_VERSION, "feature_schema_version": _schema(),
