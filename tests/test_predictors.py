@@ -179,9 +179,9 @@ def test_grouped_cv_never_mixes_families(frame, monkeypatch):
         train_of[id(fitted)] = set(train["family"])
         return fitted
 
-    def spy_predict(s, test):
+    def spy_predict(s, test, *a, **kw):
         test_of[id(s)] = set(test["family"])
-        return real_predict(s, test)
+        return real_predict(s, test, *a, **kw)
 
     monkeypatch.setattr(evaluate, "fit_suite", spy_fit)
     monkeypatch.setattr(evaluate, "predict_frame", spy_predict)

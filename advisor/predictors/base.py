@@ -8,7 +8,7 @@ import numpy as np
 
 from advisor.errors import AdvisorError
 
-# Deterministic, modest trees: n_jobs=1 keeps training off a shared profiling host's other core.
+# Deterministic, modest trees, one thread each (evaluate.run_jobs fits two folds side by side).
 XGB_DEFAULTS = {"n_estimators": 400, "max_depth": 4, "learning_rate": 0.05, "subsample": 0.8,
                 "colsample_bytree": 0.8, "min_child_weight": 3.0, "reg_lambda": 1.0,
                 "objective": "reg:squarederror", "random_state": 0}
@@ -71,9 +71,18 @@ class Trees:
         self.forest = JsonForest(self.raw)
         self.feature_names = list(self.forest.feature_names)
 
-    def predict(self, X) -> np.ndarray:
-        """Predictions for the rows of frame ``X`` (columns in the forest's order)."""
-        return self.forest.predict(X[self.feature_names].to_numpy(np.float32)).astype(np.float64)
+    def predict(self, X, native: bool = False) -> np.ndarray:
+        """Predictions for the rows of frame ``X`` (columns in the forest's order). ``native``: by
+        xgboost's own predictor instead (imports xgboost; equal to the numpy evaluator within float32
+        rounding). Training uses it for the large batches it prices as inputs of other models."""
+        A = X[self.feature_names].to_numpy(np.float32)
+        if not native:
+            return self.forest.predict(A).astype(np.float64)
+        if getattr(self, "_booster", None) is None:
+            import xgboost as xgb
+
+            self._booster = xgb.Booster(params={"nthread": 1}, model_file=bytearray(self.raw))
+        return np.asarray(self._booster.inplace_predict(A), np.float32).astype(np.float64)
 
 
 def fit_booster(X, y: np.ndarray, params: dict, sample_weight=None) -> Trees:
@@ -92,8 +101,8 @@ def fit_booster(X, y: np.ndarray, params: dict, sample_weight=None) -> Trees:
     return Trees(bytes(booster.save_raw(raw_format="json")))
 
 
-def booster_predict(trees: Trees, X) -> np.ndarray:
-    return trees.predict(X)
+def booster_predict(trees: Trees, X, native: bool = False) -> np.ndarray:
+    return trees.predict(X, native)
 
 
 def booster_to_json(trees: Trees) -> bytes:

@@ -26,7 +26,7 @@ import numpy as np
 
 from advisor.errors import DataError
 from advisor.predictors.conformal import ALPHA_DEFAULT, coverage_by_held_out_family
-from advisor.predictors.encoding import design_matrix, mac_ratio_prior, model_matrix
+from advisor.predictors.encoding import SettingEncoder, design_matrix, mac_ratio_prior, model_matrix
 from advisor.predictors.models import FidelityLossModel
 from advisor.predictors.suite import baseline_rows, baseline_target, fit_suite, predict_frame
 
@@ -45,10 +45,11 @@ def cross_validate(frame, known_settings: list[str], energy_spec: dict, xgb_para
 
 
 def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
-              progress=None) -> list:
+              progress=None, design=None) -> list:
     """One callable per held-out family (each returns that family's out-of-fold predictions), for
-    ``run_jobs``; ``assemble_folds`` puts their results together. Raises DataError with fewer than
-    MIN_FAMILIES architecture families."""
+    ``run_jobs``; ``assemble_folds`` puts their results together. ``design``: ``design_matrix`` of
+    ``frame`` with ``SettingEncoder(known_settings)`` (computed here when None; every fold slices it).
+    Raises DataError with fewer than MIN_FAMILIES architecture families."""
     import pandas as pd
 
     families = sorted(frame["family"].unique())
@@ -56,13 +57,15 @@ def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
         raise DataError(f"Grouped cross-validation needs networks of at least {MIN_FAMILIES} architecture "
                         f"families; these profiles hold {len(families)} ({', '.join(families)}). Profile "
                         "more families ('advisor zoo build', 'advisor profile').")
+    if design is None:
+        design = design_matrix(frame, SettingEncoder(known_settings))
 
     def fold(i: int, fam: str):
         if progress:
             progress(f"fold {i + 1}/{len(families)}: holding out '{fam}'")
         train, test = frame[frame["family"] != fam], frame[frame["family"] == fam]
-        suite = fit_suite(train, known_settings, energy_spec, xgb_params)
-        return pd.concat([predict_frame(suite, test), _baselines(train, test, suite)], axis=1)
+        suite = fit_suite(train, known_settings, energy_spec, xgb_params, design)
+        return pd.concat([predict_frame(suite, test, design), _baselines(train, test, suite, design)], axis=1)
 
     return [functools.partial(fold, i, fam) for i, fam in enumerate(families)]
 
@@ -86,13 +89,13 @@ def assemble_folds(frame, parts: list):
     return pd.concat(parts).loc[frame.index]
 
 
-def _baselines(train, test, suite):
+def _baselines(train, test, suite, design=None):
     import pandas as pd
 
     base = baseline_rows(train)
     ms_per_mac = float(np.median(baseline_target(base) / np.maximum(base["f_macs_total"], 1.0)))
     medians = train[train["setting"] != "none"].groupby("setting")["ratio"].median()
-    X = design_matrix(test, suite.encoder)
+    X = design_matrix(test, suite.encoder) if design is None else design.loc[test.index]
     feats = test.rename(columns=lambda c: c[2:] if c.startswith("f_") else c).to_dict("records")
     desc = X.to_dict("records")
     out = pd.DataFrame(index=test.index)

@@ -243,16 +243,18 @@ class KernelModel(ParamsMixin):
         """log(predicted MAC-layer time of the variant / of the original); NaN where unknown."""
         return float(self.log_ratios([layers0], [layers1])[0])
 
-    def log_ratios(self, layers0: list, layers1: list) -> np.ndarray:
-        """``log_ratio`` of each pair, with every distinct layer table predicted once, in one batch."""
-        t0, t1 = self.totals(list(layers0) + list(layers1)).reshape(2, -1)
+    def log_ratios(self, layers0: list, layers1: list, native: bool = False) -> np.ndarray:
+        """``log_ratio`` of each pair, with every distinct layer table predicted once, in one batch
+        (``native``: see ``totals``)."""
+        t0, t1 = self.totals(list(layers0) + list(layers1), native).reshape(2, -1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.log(t1 / t0)
         return np.where((t0 > 0) & (t1 > 0) & np.isfinite(out), out, np.nan)
 
-    def totals(self, tables: list) -> np.ndarray:
+    def totals(self, tables: list, native: bool = False) -> np.ndarray:
         """Predicted time (us) of each layer table (NaN for None), every distinct table and layer row
-        predicted once."""
+        predicted once. ``native``: by xgboost's predictor (``base.Trees.predict``), for the training
+        set's tables, which other models take as inputs."""
         check_fitted(self, "vocab_")
         n = len(tables)
         if not self.usable:
@@ -269,7 +271,7 @@ class KernelModel(ParamsMixin):
         if rows:
             M = self._matrix(list(rows))
             offset = M["l_log_macs"].to_numpy() if self.target_ == self.TARGET else 0.0
-            per_row = np.exp(booster_predict(self.booster_, M) + offset)
+            per_row = np.exp(booster_predict(self.booster_, M, native) + offset)
             sums = np.bincount(np.array(owner, int), weights=per_row[np.array(where, int)], minlength=len(index))
         return np.array([sums[i] if i >= 0 else np.nan for i in slots])
 

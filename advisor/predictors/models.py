@@ -301,7 +301,10 @@ class FidelityLossModel(AccuracyDropModel):
 
     scale = "log"
     eps = 1e-6
-    XGB_OVERRIDES = {}
+    # Every variant row is labelled (thousands): 64 histogram bins instead of 256 cut its fit from
+    # ~1.4 s to ~0.4 s per fold; families held out, the accuracy drop it feeds went from 0.31 to 0.37 pp
+    # median error (p90 27 -> 20 pp), its own figures unchanged (15 families, 2026-11-29).
+    XGB_OVERRIDES = {"max_bin": 64}
 
     @staticmethod
     def to_scale(y):

@@ -53,17 +53,21 @@ def baseline_target(base) -> np.ndarray:
     return base["baseline_pooled_ms"].fillna(base["latency_ms"]).to_numpy(float)
 
 
-def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None) -> Suite:
+def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
+              design=None) -> Suite:
     """Fit every estimator on ``frame`` (rows of one device/runtime). ``energy_spec``: from
-    ``energy_spec_of`` (the records' power model when their energy is an estimate)."""
+    ``energy_spec_of`` (the records' power model when their energy is an estimate). ``design``: the
+    ``design_matrix`` of these rows (or of more, same index) with ``SettingEncoder(known_settings)``,
+    when the caller has it (each row's columns depend on that row only; the folds share one)."""
     encoder = SettingEncoder(known_settings)
     kernel = fit_kernel(frame)
     base = baseline_rows(frame)
-    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(baseline_inputs(model_matrix(base), base, kernel),
+    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(baseline_inputs(model_matrix(base), base, kernel, True),
                                                                 baseline_target(base))
     variants = frame[frame["setting"] != "none"]
-    Xv = design_matrix(variants, encoder)
-    ratio = RatioModel(xgb_params=xgb_params).fit(ratio_inputs(Xv, variants, kernel), variants["ratio"].to_numpy(float))
+    Xv = design_matrix(variants, encoder) if design is None else design.loc[variants.index]
+    ratio = RatioModel(xgb_params=xgb_params).fit(ratio_inputs(Xv, variants, kernel, True),
+                                                  variants["ratio"].to_numpy(float))
     groups, names = variants["family"].to_numpy(), variants["setting"].to_numpy()
     fid = FidelityLossModel(xgb_params=xgb_params).fit(Xv, variants["fidelity_loss"].to_numpy(float),
                                                         groups=groups, settings=names)
@@ -71,7 +75,7 @@ def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
         _with_fidelity(Xv, fid, names), variants["accuracy_drop_pct"].to_numpy(float), groups=groups, settings=names)
     power = None
     if energy_spec.get("mode") == "measured":
-        Xa = design_matrix(frame, encoder)
+        Xa = design_matrix(frame, encoder) if design is None else design.loc[frame.index]
         power = PowerModel(xgb_params=xgb_params).fit(Xa, _mean_power_mw(frame))
     return Suite(encoder, baseline, ratio, acc, fid, power, dict(energy_spec), kernel)
 
@@ -93,14 +97,15 @@ def fit_kernel(frame) -> KernelModel | None:
     return model if model.usable else None
 
 
-def baseline_inputs(X, frame, kernel: KernelModel | None):
+def baseline_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
     """The baseline model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern_ms`` (log of the
-    predicted time of the original graph's MAC layers, ms; NaN where a row has no layer rows)."""
+    predicted time of the original graph's MAC layers, ms; NaN where a row has no layer rows).
+    ``native``: layer times by xgboost's predictor (training; ``KernelModel.totals``)."""
     if kernel is None:
         return X
     X = X.copy()
     if "k_layers0" in frame.columns:
-        t = kernel.totals(list(frame["k_layers0"]))
+        t = kernel.totals(list(frame["k_layers0"]), native)
         with np.errstate(divide="ignore", invalid="ignore"):
             X["x_log_kern_ms"] = np.where(t > 0, np.log(t / 1000.0), np.nan)
     else:
@@ -108,14 +113,15 @@ def baseline_inputs(X, frame, kernel: KernelModel | None):
     return X
 
 
-def ratio_inputs(X, frame, kernel: KernelModel | None):
+def ratio_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
     """The ratio model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern`` (log of the predicted
-    MAC-layer time of the variant over the original's; NaN where a row has no layer rows)."""
+    MAC-layer time of the variant over the original's; NaN where a row has no layer rows).
+    ``native``: layer times by xgboost's predictor (training; ``KernelModel.totals``)."""
     if kernel is None:
         return X
     X = X.copy()
     if "k_layers0" in frame.columns:
-        X["x_log_kern"] = kernel.log_ratios(list(frame["k_layers0"]), list(frame["k_layers1"]))
+        X["x_log_kern"] = kernel.log_ratios(list(frame["k_layers0"]), list(frame["k_layers1"]), native)
     else:
         X["x_log_kern"] = np.nan
     return X
@@ -151,13 +157,13 @@ def energy_spec_of(records: list[dict], frame) -> dict:
     return {"mode": "none"}
 
 
-def predict_frame(suite: Suite, frame):
+def predict_frame(suite: Suite, frame, design=None):
     """Predictions for each row of ``frame`` on the estimators' scales: ``pred_log_base``,
     ``pred_log_ratio`` (0 for ``none``), ``pred_log_latency``, ``pred_acc_pp``, ``pred_log_fid``,
-    ``pred_energy_mj``; same index as ``frame``."""
+    ``pred_energy_mj``; same index as ``frame``. ``design``: as in ``fit_suite``."""
     import pandas as pd
 
-    X = design_matrix(frame, suite.encoder)
+    X = design_matrix(frame, suite.encoder) if design is None else design.loc[frame.index]
     is_none = (frame["setting"] == "none").to_numpy()
     out = pd.DataFrame(index=frame.index)
     out["pred_log_base"] = suite.baseline.predict(baseline_inputs(model_matrix(frame), frame, suite.kernel))

@@ -18,6 +18,7 @@ from advisor.errors import DataError
 from advisor.predictors import dataset
 from advisor.predictors.bundle import BUNDLE_FORMAT_VERSION, library_versions, user_bundle_dir, write_bundle
 from advisor.predictors.conformal import ALPHA_DEFAULT, METHOD, fit_quantiles
+from advisor.predictors.encoding import SettingEncoder, design_matrix
 from advisor.predictors.evaluate import assemble_folds, fold_jobs, noise_floor, per_family, run_jobs, summarize
 from advisor.predictors.predictor import clean_json, suite_files
 from advisor.predictors.suite import energy_spec_of, fit_suite
@@ -120,9 +121,12 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
     the final fit run as jobs of one thread pool (``evaluate.run_jobs``)."""
     spec = energy_spec_of(sel.records, sel.frame)
     names = known_settings(sel.frame)
-    jobs = fold_jobs(sel.frame, names, spec, xgb_params, progress)
+    design = design_matrix(sel.frame, SettingEncoder(names))  # row-wise: computed once for every fold
+    jobs = fold_jobs(sel.frame, names, spec, xgb_params, progress, design)
     if fit_all:  # the largest job first, so that it does not run alone at the end
-        jobs.insert(0, functools.partial(fit_suite, sel.frame, names, spec, xgb_params))
+        if progress:
+            progress("fitting on all rows, beside the folds")
+        jobs.insert(0, functools.partial(fit_suite, sel.frame, names, spec, xgb_params, design))
     results = run_jobs(jobs)
     suite = results.pop(0) if fit_all else None
     df = sel.frame.join(assemble_folds(sel.frame, results))
@@ -178,8 +182,6 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
     t0 = time.perf_counter()
     sel = select(paths, device, runtime, group_by)
     repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
-    if progress:
-        progress("fitting on all rows, beside the folds")
     report, df, suite = _evaluate(sel, repeats, xgb_params, progress, fit_all=True)
     spec = report["energy"]
     targets, files = suite_files(suite)
