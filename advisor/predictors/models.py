@@ -147,8 +147,10 @@ class RatioModel(_LogScale, ParamsMixin):
     """
 
     # Median regression on the log scale: a few networks where a runtime falls off its fast path
-    # (ratios of 3-10) should not pull the typical prediction.
-    XGB_OVERRIDES = {"objective": "reg:absoluteerror"}
+    # (ratios of 3-10) should not pull the typical prediction. 200 rounds at rate 0.1 instead of 400 at
+    # 0.05: the same held-out figures on the host data (15 families: 75.0% vs 75.2% within +-10%, rho
+    # 0.889 vs 0.888, coverage 89.2% vs 89.3%) in half the fitting time (training stays under a minute).
+    XGB_OVERRIDES = {"objective": "reg:absoluteerror", "n_estimators": 200, "learning_rate": 0.1}
 
     def __init__(self, prior: str = "amdahl", min_rows: int = 30, xgb_params: dict | None = None):
         self.prior = prior
