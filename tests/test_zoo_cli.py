@@ -56,8 +56,8 @@ def test_missing_output_parent(tmp_path):
 
 def test_unknown_kind_and_family():
     _assert_one_line_error(runner.invoke(app, ["zoo", "list", "--kind", "bogus"]), "Unknown zoo kind 'bogus'")
-    _assert_one_line_error(runner.invoke(app, ["zoo", "list", "--kind", "generated", "--family", "vit"]),
-                           "Unknown family 'vit'", "residual")
+    _assert_one_line_error(runner.invoke(app, ["zoo", "list", "--kind", "generated", "--family", "yolo"]),
+                           "Unknown family 'yolo'", "residual")
 
 
 def test_build_needs_names_or_group(tmp_path):
