@@ -1,4 +1,4 @@
-"""Generated networks: a few hundred seeded architectures across fifteen families, for training
+"""Generated networks: a few hundred seeded architectures across sixteen families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
@@ -27,7 +27,7 @@ MAX_PARAMS = 10_000_000
 MAX_MACS = 300_000_000
 _TOLERANCE = 2.0  # an estimate within target/2..2*target is accepted as drawn
 _MAX_TRIES = 200
-CNN_FAMILIES = ("plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense", "convnext", "unet")
+CNN_FAMILIES = ("plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense", "convnext", "unet", "shuffle")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ FAMILIES: dict[str, Family] = {
     "dense": Family(cnn.sample_dense, cnn.estimate_dense, cnn.describe_dense, (6e6, 120e6)),
     "convnext": Family(cnn.sample_convnext, cnn.estimate_convnext, cnn.describe_convnext, (6e6, 120e6)),
     "unet": Family(cnn.sample_unet, cnn.estimate_unet, cnn.describe_unet, (10e6, 200e6)),
+    "shuffle": Family(cnn.sample_shuffle, cnn.estimate_shuffle, cnn.describe_shuffle, (4e6, 100e6)),
     "mlp": Family(seq.sample_mlp, seq.estimate_mlp, seq.describe_mlp, (0.4e6, 5e6)),
     "gru": Family(seq.sample_rnn, seq.estimate_gru, lambda p: seq.describe_rnn(p, "gru"), (3e6, 100e6)),
     "lstm": Family(seq.sample_rnn, seq.estimate_lstm, lambda p: seq.describe_rnn(p, "lstm"), (3e6, 130e6)),

@@ -282,6 +282,43 @@ class UNet(nn.Module):
         return self.out(x)
 
 
+class ShuffleUnit(nn.Module):
+    """ShuffleNet v1 unit: grouped 1x1 conv, channel shuffle, 3x3 depthwise, grouped 1x1 conv; added
+    to the input (stride 1) or concatenated to its 3x3 average pool (stride 2)."""
+
+    def __init__(self, cin: int, cout: int, groups: int, stride: int) -> None:
+        super().__init__()
+        from advisor.zoo.generator_space_cnn import shuffle_mid
+
+        out = cout - cin if stride == 2 else cout
+        m = shuffle_mid(out, groups)
+        self.g, self.stride = groups, stride
+        self.reduce = conv(cin, m, 1, groups=groups, act="relu")
+        self.dw = conv(m, m, 3, stride, groups=m, act=None)
+        self.expand = conv(m, out, 1, groups=groups, act=None)
+        self.pool = nn.AvgPool2d(3, 2, 1) if stride == 2 else None
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        y = self.reduce(x)
+        n, c, h, w = y.shape
+        y = y.reshape(n, self.g, c // self.g, h, w).transpose(1, 2).reshape(n, c, h, w)
+        y = self.expand(self.dw(y))
+        return self.act(torch.cat([self.pool(x), y], 1) if self.pool is not None else x + y)
+
+
+def build_shuffle(p: dict) -> nn.Module:
+    layers = [conv(3, p["stem_width"], 3, 2, act="relu")]
+    if p["stem_pool"]:
+        layers.append(nn.MaxPool2d(3, 2, 1))
+    c = p["stem_width"]
+    for w, n in zip(p["widths"], p["units"], strict=True):
+        for j in range(n):
+            layers.append(ShuffleUnit(c, w, p["groups"], 2 if j == 0 else 1))
+            c = w
+    return nn.Sequential(*layers, *_head(c, p["classes"]))
+
+
 def build_se(p: dict) -> nn.Module:
     return build_residual(p) if p["base"] == "residual" else build_depthwise(p)
 
@@ -319,7 +356,7 @@ def calibrate_bn(module: nn.Module, example: torch.Tensor) -> None:
 
 BUILDERS = {"plain": build_plain, "residual": build_residual, "depthwise": build_depthwise,
             "multibranch": build_multibranch, "squeeze-excite": build_se, "dense": build_dense,
-            "convnext": build_convnext, "unet": UNet}
+            "convnext": build_convnext, "unet": UNet, "shuffle": build_shuffle}
 
 
 def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:

@@ -402,3 +402,55 @@ def describe_unet(p: dict) -> str:
     up = "2x2 transposed convs" if p["up"] == "transpose" else "nearest resize + 1x1 convs"
     return (f"U-Net-like, {p['levels']} levels, widths {p['widths'][0]}-{p['widths'][-1]}, {up}, skip concatenation, "
             f"{p['activation']}{', BN' if p['batchnorm'] else ''}, {p['classes']}-class map of {p['resolution']} px")
+
+
+# --- shuffle (ShuffleNet-v1-like: grouped 1x1 convolutions + channel shuffle) -------------------
+
+def shuffle_mid(c_out: int, groups: int) -> int:
+    """Bottleneck width of a ShuffleNet unit whose branch outputs ``c_out`` channels."""
+    return max(groups, int(round(c_out / 4 / groups)) * groups)
+
+
+def _mult(x: float, step: int, lo: int) -> int:
+    return max(lo, int(round(x / step)) * step)
+
+
+def sample_shuffle(d: Draw, wm: float) -> dict:
+    r = resolution(d)
+    g = d.pick((2, 3, 4, 8), (0.2, 0.4, 0.25, 0.15))
+    hw = _up(r, 2)
+    pool = r >= 64 and d.chance(0.7)
+    hw = _up(hw, 2) if pool else hw
+    stages = d.integer(2, max(2, min(3, _n_downs(hw, 2))))
+    base = d.log_uniform(48, 240) * wm
+    stem = _mult(24 * min(wm, 2.0), 4 * g, 4 * g)
+    widths = [_mult(base * 2 ** i, 4 * g, stem + 4 * g) for i in range(stages)]
+    for i in range(1, stages):  # every stage wider than the one before (its first unit concatenates)
+        widths[i] = max(widths[i], widths[i - 1] + 4 * g)
+    return {"resolution": r, "groups": g, "stem_width": stem, "stem_pool": pool, "widths": widths,
+            "units": [d.integer(1, 4) for _ in range(stages)], "classes": classes(d)}
+
+
+def estimate_shuffle(p: dict) -> tuple[int, int]:
+    t, g = Tally(), p["groups"]
+    hw = _up(p["resolution"], 2)
+    t.conv(hw, 3, p["stem_width"], 3)
+    hw = _up(hw, 2) if p["stem_pool"] else hw
+    c = p["stem_width"]
+    for w, n in zip(p["widths"], p["units"], strict=True):
+        for j in range(n):
+            out = w - c if j == 0 else w
+            m = shuffle_mid(out, g)
+            t.conv(hw, c, m, 1, groups=g)
+            ho = _up(hw, 2) if j == 0 else hw
+            t.conv(ho, m, m, 3, groups=m)
+            t.conv(ho, m, out, 1, groups=g)
+            c, hw = w, ho
+    t.linear(c, p["classes"])
+    return t.result()
+
+
+def describe_shuffle(p: dict) -> str:
+    w = p["widths"]
+    return (f"ShuffleNet-v1-like, {p['groups']} groups, {len(w)} stages {p['units']} units, widths {w[0]}-{w[-1]}, "
+            f"{p['resolution']} px")
