@@ -168,10 +168,9 @@ def sample_transformer(d: Draw, wm: float) -> dict:
             "head": d.pick(("pool", "tokens"), (0.6, 0.4)), "classes": classes(d, 2, 1000)}
 
 
-def estimate_transformer(p: dict) -> tuple[int, int]:
-    t = Tally()
-    dm, seq, ff = p["d_model"], p["seq_len"], p["d_model"] * p["ff_mult"]
-    t.params += (p["vocab"] + seq) * dm
+def _encoder_layers(t: Tally, p: dict, seq: int) -> None:
+    """Tally ``p["layers"]`` encoder blocks (``generator_blocks_seq.EncoderBlock``) over ``seq`` tokens."""
+    dm, ff = p["d_model"], p["d_model"] * p["ff_mult"]
     for _ in range(p["layers"]):
         t.linear(dm, 3 * dm, rows=seq)
         t.linear(dm, dm, rows=seq)
@@ -179,6 +178,13 @@ def estimate_transformer(p: dict) -> tuple[int, int]:
         t.linear(dm, ff, rows=seq)
         t.linear(ff, dm, rows=seq)
         t.params += 4 * dm  # two LayerNorms
+
+
+def estimate_transformer(p: dict) -> tuple[int, int]:
+    t = Tally()
+    dm, seq = p["d_model"], p["seq_len"]
+    t.params += (p["vocab"] + seq) * dm
+    _encoder_layers(t, p, seq)
     t.linear(dm, p["classes"], rows=seq if p["head"] == "tokens" else 1)
     return t.result()
 
@@ -214,17 +220,11 @@ def sample_vit(d: Draw, wm: float) -> dict:
 
 def estimate_vit(p: dict) -> tuple[int, int]:
     t = Tally()
-    dm, seq, ff = p["d_model"], p["seq_len"], p["d_model"] * p["ff_mult"]
+    dm, seq = p["d_model"], p["seq_len"]
     grid = p["resolution"] // p["patch"]
     t.conv(grid, 3, dm, p["patch"])
     t.params += seq * dm + (dm if p["pool"] == "cls" else 0)
-    for _ in range(p["layers"]):
-        t.linear(dm, 3 * dm, rows=seq)
-        t.linear(dm, dm, rows=seq)
-        t.macs += 2 * seq * seq * dm
-        t.linear(dm, ff, rows=seq)
-        t.linear(ff, dm, rows=seq)
-        t.params += 4 * dm
+    _encoder_layers(t, p, seq)
     t.linear(dm, p["classes"])
     return t.result()
 
