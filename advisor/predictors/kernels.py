@@ -149,13 +149,19 @@ def layers_of(structure: dict | None, which: str) -> tuple | None:
     if not isinstance(rows, list):
         return None
     n, c = len(LAYER_FIELDS), len(_CATEGORICAL)
-    shaped = all(isinstance(r, (list, tuple)) and len(r) == n for r in rows)
-    # Plain str / int / float (what JSON gives) checked by type in one pass; anything else element-wise.
-    if not shaped or not ({type(v) for r in rows for v in r[:c]} <= {str}
-                          and {type(v) for r in rows for v in r[c:]} <= {int, float}) and not all(
-            all(isinstance(v, str) for v in r[:c])
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r[c:]) for r in rows):
+    if not all(isinstance(r, (list, tuple)) and len(r) == n for r in rows):
         return None  # records may come from anywhere
+
+    def plain() -> bool:  # str / int / float as JSON gives them: one pass over the types
+        return ({type(v) for r in rows for v in r[:c]} <= {str}
+                and {type(v) for r in rows for v in r[c:]} <= {int, float})
+
+    def typed() -> bool:  # anything else (numpy floats from an in-process replay): element by element
+        return all(all(isinstance(v, str) for v in r[:c])
+                   and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r[c:]) for r in rows)
+
+    if not (plain() or typed()):
+        return None
     return tuple(tuple(r) for r in rows)
 
 
