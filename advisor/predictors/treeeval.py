@@ -5,7 +5,10 @@ fast, so bundles are *evaluated* by walking the trees of XGBoost's own JSON mode
 Training still uses xgboost. Semantics follow XGBoost's JSON schema (doc/model.schema): inputs and
 thresholds are float32, a row goes left when ``x < split_condition`` (or when x is missing and
 ``default_left``), a leaf's value is its ``split_condition``, and the margin is the sum of leaves
-plus ``base_score`` (identity link for the regression objectives used here).
+plus ``base_score`` (identity link for the regression objectives used here), accumulated in float32
+in tree order as xgboost's CPU predictor does: the predictions are bit for bit xgboost's (a float64
+sum differed in the last bit, and a model fed another's prediction could then take the other side of
+a split).
 """
 from __future__ import annotations
 
@@ -34,10 +37,10 @@ class JsonForest:
 
     def predict(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
-        out = np.full(X.shape[0], self.base_score, dtype=np.float64)
+        out = np.full(X.shape[0], self.base_score, dtype=np.float32)
         for tree in self.trees:
             out += tree.leaf_values(X)
-        return out.astype(np.float32)
+        return out
 
 
 class _Tree:
@@ -59,4 +62,4 @@ class _Tree:
             go_left = np.where(np.isnan(x), self.default_left[n], x < self.threshold[n])
             node[idx] = np.where(go_left, self.left[n], self.right[n])
             active = self.left[node] != -1
-        return self.threshold[node].astype(np.float64)
+        return self.threshold[node]
