@@ -207,6 +207,29 @@ def test_folds_in_threads_equal_folds_in_sequence(frame):
     pd.testing.assert_frame_equal(one, two)
 
 
+def test_family_weights_give_every_family_the_same_weight():
+    from advisor.predictors.suite import family_weights
+
+    w = family_weights(["a", "a", "a", "b", "c", "c"])
+    assert w.mean() == pytest.approx(1.0)
+    assert w[:3].sum() == pytest.approx(w[3]) == pytest.approx(w[4:].sum())
+    assert len(family_weights([])) == 0
+
+
+def test_native_predictions_equal_the_numpy_evaluator(frame):
+    """Training's out-of-fold predictions (xgboost's predictor) are what a loaded bundle predicts (the
+    numpy evaluator), bit for bit: a float64 sum of the leaves differed in the last bit, and the
+    accuracy model, fed the fidelity model's prediction, then put rows on the other side of a split
+    (0.9 pp apart here)."""
+    from advisor.predictors.suite import fit_suite, predict_frame
+
+    suite = fit_suite(frame, sorted(set(frame["setting"])), {"mode": "none"}, FAST)
+    a, b = predict_frame(suite, frame), predict_frame(suite, frame, native=True)
+    assert list(a.columns) == list(b.columns)
+    for col in ("pred_log_base", "pred_log_ratio", "pred_log_fid", "pred_acc_pp"):
+        assert np.array_equal(a[col].to_numpy(), b[col].to_numpy(), equal_nan=True), col
+
+
 def test_too_few_families(frame):
     from advisor.predictors.evaluate import cross_validate
 

@@ -65,7 +65,7 @@ def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
             progress(f"fold {i + 1}/{len(families)}: holding out '{fam}'")
         train, test = frame[frame["family"] != fam], frame[frame["family"] == fam]
         suite = fit_suite(train, known_settings, energy_spec, xgb_params, design)
-        return pd.concat([predict_frame(suite, test, design), _baselines(train, test, suite, design)], axis=1)
+        return pd.concat([predict_frame(suite, test, design, native=True), _baselines(train, test, suite, design)], axis=1)
 
     return [functools.partial(fold, i, fam) for i, fam in enumerate(families)]
 
