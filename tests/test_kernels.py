@@ -120,6 +120,25 @@ def test_layer_time_scales_with_macs_beyond_the_training_range():
     assert legacy.total_us(big) == pytest.approx(model.total_us(big) / 8e7, rel=1e-6)
 
 
+def test_layer_sample_draws_every_family_alike():
+    """Past ``max_layers``, a family with few layers is sampled as much as one with many: here a small
+    family of integer layers 3x as fast keeps its price (a uniform sample would hardly see it)."""
+    rng = np.random.default_rng(3)
+    big_rows, big_us = _rows(3000, rng)
+    big = [(r, u) for r, u in zip(big_rows, big_us, strict=True) if r[0] == "mac_gemm"]
+    small = [(["mac_int_conv", "Conv", "int", "conv", 1.0, 1.0, m, 32.0, 32.0, 64.0, 9.0], m / 3e3)
+             for m in rng.uniform(1e4, 1e7, 60)]
+    rows = [r for r, _ in big + small]
+    us = [u for _, u in big + small]
+    groups = ["wide"] * len(big) + ["narrow"] * len(small)
+    model = KernelModel(min_layers=50, max_layers=120).fit(rows, us, groups)
+    assert model.n_layers_ == 120
+    one = [["mac_int_conv", "Conv", "int", "conv", 1.0, 1.0, 1e6, 32.0, 32.0, 64.0, 9.0]]
+    assert model.total_us(one) == pytest.approx(1e6 / 3e3, rel=0.25)
+    uniform = KernelModel(min_layers=50, max_layers=120).fit(rows, us)  # ~7 narrow layers in the sample
+    assert uniform.total_us(one) > 1.5 * model.total_us(one)
+
+
 def test_channel_divisibility():
     assert list(_pow2([1, 2, 3, 12, 56, 64, 128, 87, 0.0, 96.2])) == [0, 1, 0, 2, 3, 6, 6, 0, 0, 5]
 

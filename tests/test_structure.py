@@ -91,6 +91,23 @@ def test_cost_prior_recovers_op_costs_and_round_trips():
     assert np.allclose(again.predict(Xt), prior.predict(Xt))
 
 
+def test_cost_prior_weights_rows():
+    """Rows of weight 0 do not count: two groups priced differently, the weighted fit follows the one
+    that carries weight (an unweighted fit lands between them)."""
+    rng = np.random.default_rng(4)
+    Xa, ya = _synthetic_rows({"mac_conv_u": 3.0, "act": 8.0}, 300, rng)
+    Xb, yb = _synthetic_rows({"mac_conv_u": 3.0, "act": 40.0}, 300, rng)
+    X, y = pd.concat([Xa, Xb], ignore_index=True), np.concatenate([ya, yb])
+    ones, zeros = np.ones(300), np.zeros(300)
+
+    def act(w):  # fitted log cost of an activation element (a MAC costs 1)
+        return CostModelPrior().fit(X, y, w).constants()["log_costs"]["act"]
+
+    a, both, b = act(np.r_[ones, zeros]), act(None), act(np.r_[zeros, ones])
+    assert a == pytest.approx(np.log(8.0), abs=0.2) and b == pytest.approx(np.log(40.0), abs=0.2)
+    assert a + 0.3 < both < b - 0.3
+
+
 def test_latency_cost_prior_recovers_absolute_costs():
     rng = np.random.default_rng(2)
     costs = {"mac_gemv": 2e-7, "mac_gemm": 2e-8, "mac_conv_u_n16": 6e-8, "act": 1e-7, "nodes": 2e-3,

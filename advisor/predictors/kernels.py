@@ -218,14 +218,22 @@ class KernelModel(ParamsMixin):
                 cols[f"l_{f}={v}"] = (values == v).astype(float)
         return pd.DataFrame(cols)
 
-    def fit(self, rows: list, us) -> KernelModel:
+    def fit(self, rows: list, us, groups=None) -> KernelModel:
         """``rows``: layer rows (``LAYER_FIELDS``); ``us``: their measured times (0 where the profiler
-        attributed nothing to the layer: such rows are left out)."""
+        attributed nothing to the layer: such rows are left out). ``groups``: each row's architecture
+        family, when known: the sample of ``max_layers`` then draws every family's layers alike (a
+        family of wide networks with many layers would otherwise set the prices)."""
         us = np.asarray(us, float)
         keep = np.isfinite(us) & (us > 0.5)
         idx = np.flatnonzero(keep)
         if len(idx) > self.max_layers:
-            idx = np.sort(np.random.default_rng(0).choice(idx, self.max_layers, replace=False))
+            p = None
+            if groups is not None:
+                _, inv, cnt = np.unique(np.asarray(groups, object)[idx].astype(str), return_inverse=True,
+                                        return_counts=True)
+                p = 1.0 / cnt[inv]
+                p = p / p.sum()
+            idx = np.sort(np.random.default_rng(0).choice(idx, self.max_layers, replace=False, p=p))
         rows, us = [rows[i] for i in idx], us[idx]
         self.vocab_ = {f: sorted({str(r[i]) for r in rows}) for i, f in enumerate(_CATEGORICAL)}
         self.n_layers_ = len(rows)

@@ -202,8 +202,9 @@ class CostModelPrior(ParamsMixin):
         c = np.exp(self._log_costs(theta, groups))
         return np.log(np.maximum(b @ c, 1e-30)) - np.log(np.maximum(a @ c, 1e-30)) - t
 
-    def fit(self, X, y):
-        """``y``: measured values (> 0); rows without structure columns (NaN) are ignored."""
+    def fit(self, X, y, sample_weight=None):
+        """``y``: measured values (> 0); rows without structure columns (NaN) are ignored.
+        ``sample_weight``: per row (each residual is scaled by its square root)."""
         from scipy.optimize import least_squares
 
         q0, q1 = self._matrices(X)
@@ -217,9 +218,10 @@ class CostModelPrior(ParamsMixin):
             return self
         a, b, t = q0[keep], q1[keep], np.log(y[keep])
         pull, n_anchor = math.sqrt(self.shrink), len(self._start())
+        sw = np.ones(len(t)) if sample_weight is None else np.sqrt(np.asarray(sample_weight, float)[keep])
 
         def residuals(theta):
-            return np.concatenate([self._residuals(theta, groups, a, b, t), pull * theta[n_anchor:]])
+            return np.concatenate([sw * self._residuals(theta, groups, a, b, t), pull * theta[n_anchor:]])
 
         start = np.concatenate([self._start(), np.zeros(len(self.quantities_))])
         sol = least_squares(residuals, start, loss="soft_l1", f_scale=0.1, max_nfev=300)
