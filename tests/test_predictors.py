@@ -73,6 +73,27 @@ def test_estimator_contract(make, frame):
         est.set_params(no_such_param=1)
 
 
+def test_ratio_prior_with_layer_times_round_trips(frame):
+    """With layer times in its inputs the ratio model fits ``KernelCostPrior`` and blends it at
+    ``KERN_WEIGHT``; a bundle keeps both, and one written before them blends the MAC-layer ratio at 0.5."""
+    from advisor.predictors.models import KERN_WEIGHT
+
+    X, y = _xy(RatioModel(), frame)
+    rng = np.random.default_rng(0)
+    X = X.assign(x_log_kern=np.log(y) + rng.normal(0, 0.02, len(X)), q0_kern_us=1e3)
+    X["q1_kern_us"] = 1e3 * np.exp(X["x_log_kern"])
+    est = RatioModel(xgb_params=FAST).fit(X, y)
+    assert est.kcost_ is not None and est.kern_weight_ == KERN_WEIGHT
+    assert "q0_kern_us" not in est.feature_names_in_  # a prior's input, not the trees'
+    meta, raw = est.to_bundle()
+    again = RatioModel.from_bundle(meta, raw)
+    assert np.array_equal(again.predict(X), est.predict(X))
+    legacy = RatioModel.from_bundle({k: v for k, v in meta.items() if k not in ("kernel_cost_model", "kern_weight")},
+                                    raw)
+    assert legacy.kcost_ is None and legacy.kern_weight_ == 0.5
+    assert not np.allclose(legacy.predict(X), est.predict(X))
+
+
 def test_accuracy_model_falls_back_honestly(frame):
     var = frame[frame["setting"] != "none"]
     X = design_matrix(var, SettingEncoder(sorted(set(frame["setting"]))))

@@ -108,6 +108,36 @@ def test_cost_prior_weights_rows():
     assert a + 0.3 < both < b - 0.3
 
 
+def test_kernel_cost_prior_prices_the_work_outside_the_layers():
+    """Layer times (``q*_kern_us``) plus elements, de-quantized weights and nodes priced in us: the
+    weight-only case the layer rows cannot see (same MAC layers, weights de-quantized every run)."""
+    from advisor.predictors.priors import KernelCostPrior
+
+    rng = np.random.default_rng(5)
+
+    def rows(n):
+        X, _ = _synthetic_rows({}, n, rng)
+        k0 = rng.uniform(1e3, 1e5, n)
+        X["q0_kern_us"], X["q1_kern_us"] = k0, k0 * np.where(rng.random(n) < 0.5, 1.0, rng.uniform(0.3, 1.2, n))
+        X["q0_dq_w"], X["q1_dq_w"] = 0.0, np.where(rng.random(n) < 0.5, rng.uniform(0, 3e6, n), 0.0)
+        c = {"act": 2e-4, "q_act": 1e-3, "dq_w": 1e-2, "dq4_w": 2e-2, "nodes": 3.0, "nodes_shape": 3.0}
+
+        def total(p):
+            return X[f"{p}kern_us"] + sum(v * X[f"{p}{k}"] for k, v in c.items())
+
+        return X, (total("q1_") / total("q0_")).to_numpy() * np.exp(rng.normal(0, 0.01, n))
+
+    X, y = rows(500)
+    prior = KernelCostPrior().fit(X, y)
+    Xt, yt = rows(200)
+    err = np.abs(prior.predict(Xt) / yt - 1)
+    layers_only = np.abs(Xt["q1_kern_us"] / Xt["q0_kern_us"] / yt - 1)
+    assert np.median(err) < 0.02 and np.quantile(err, 0.9) < 0.05 < np.quantile(layers_only, 0.9)
+    assert np.exp(prior.constants()["log_costs"]["dq_w"]) == pytest.approx(1e-2, rel=0.2)
+    assert np.allclose(KernelCostPrior.from_constants(prior.constants()).predict(Xt), prior.predict(Xt))
+    assert np.isnan(prior.predict(Xt.drop(columns=["q1_kern_us"]))).all()  # no layer times: no guess
+
+
 def test_latency_cost_prior_recovers_absolute_costs():
     rng = np.random.default_rng(2)
     costs = {"mac_gemv": 2e-7, "mac_gemm": 2e-8, "mac_conv_u_n16": 6e-8, "act": 1e-7, "nodes": 2e-3,

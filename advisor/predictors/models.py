@@ -23,7 +23,13 @@ from advisor.predictors.base import (
     check_fitted,
     fit_booster,
 )
-from advisor.predictors.priors import AmdahlRatioPrior, CostLatencyPrior, CostModelPrior, RooflinePrior
+from advisor.predictors.priors import (
+    AmdahlRatioPrior,
+    CostLatencyPrior,
+    CostModelPrior,
+    KernelCostPrior,
+    RooflinePrior,
+)
 from advisor.predictors.structure import is_structure_column
 
 
@@ -130,10 +136,13 @@ class BaselineLatencyModel(_LogScale, ParamsMixin):
 
 
 # Weight of the layer-time model's log ratio in the ratio's prior (the op-level cost model's has the
-# rest): an equal-weight geometric mean of the two. Held out by family on the host data (with a
-# 200-round layer model on 40k layers), 0.5 and 0.8 gave 71.2% / 71.0% within +-10%; the cost prior
-# alone with the layer ratio as one more tree input: 69%.
-KERN_WEIGHT = 0.5
+# rest). Held out by family on the host data (with a 200-round layer model on 40k layers), 0.5 and 0.8
+# gave 71.2% / 71.0% within +-10%; the cost prior alone with the layer ratio as one more tree input:
+# 69%. Since the layer term also prices the work outside the MAC layers (``KernelCostPrior``), it is
+# the more complete of the two; 16 families held out, weights 0.5 / 0.6 / 0.7 / 0.8 / 1.0 gave 75.9 /
+# 76.3 / 76.5 / 76.7 / 76.1% within +-10% (rho 0.881 / 0.888 / 0.888 / 0.891 / 0.879): 0.7, the middle
+# of the plateau. Bundles record the weight they were fitted with (0.5 before it was recorded).
+KERN_WEIGHT = 0.7
 
 
 class RatioModel(_LogScale, ParamsMixin):
@@ -166,6 +175,10 @@ class RatioModel(_LogScale, ParamsMixin):
         self.prior_ = AmdahlRatioPrior().fit(X[keep], np.exp(z[keep])) if self.prior == "amdahl" else None
         w = None if sample_weight is None else np.asarray(sample_weight, float)[keep]
         self.cost_ = CostModelPrior().fit(X[keep], np.exp(z[keep]), w) if self.prior == "amdahl" else None
+        self.kcost_ = None  # the layer times plus the work outside the MAC layers (suite.ratio_inputs)
+        if self.prior == "amdahl" and "q0_kern_us" in X.columns:
+            self.kcost_ = KernelCostPrior().fit(X[keep], np.exp(z[keep]), w)
+        self.kern_weight_ = KERN_WEIGHT
         self.fallback_ = float(np.median(z[keep])) if keep.any() else 0.0
         self.booster_ = None
         if keep.sum() >= self.min_rows:
@@ -183,7 +196,12 @@ class RatioModel(_LogScale, ParamsMixin):
                 Xa["x_log_prior"] = np.where(np.isfinite(cost), cost, Xa["x_log_prior"].to_numpy())
             if "x_log_kern" in Xa.columns:  # the layer-time model's ratio (suite.ratio_inputs)
                 kern, prior = Xa["x_log_kern"].to_numpy(float), Xa["x_log_prior"].to_numpy(float)
-                Xa["x_log_prior"] = np.where(np.isfinite(kern), KERN_WEIGHT * kern + (1 - KERN_WEIGHT) * prior, prior)
+                if self.kcost_ is not None and {"q0_kern_us", "q1_kern_us"} <= set(X.columns):
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        whole = np.log(self.kcost_.predict(X))
+                    kern = np.where(np.isfinite(whole), whole, kern)
+                wk = self.kern_weight_
+                Xa["x_log_prior"] = np.where(np.isfinite(kern), wk * kern + (1 - wk) * prior, prior)
         elif "x_log_mac_ratio_prior" in X.columns and type(self) is RatioModel:
             Xa["x_log_prior"] = X["x_log_mac_ratio_prior"].to_numpy(float)
         else:
@@ -202,7 +220,9 @@ class RatioModel(_LogScale, ParamsMixin):
         check_fitted(self, "feature_names_in_")
         meta = {"params": self.get_params(), "feature_names_in": self.feature_names_in_,
                 "fallback": self.fallback_, "amdahl": self.prior_.coef_ if self.prior_ is not None else None,
-                "cost_model": self.cost_.constants() if self.cost_ is not None else None}
+                "cost_model": self.cost_.constants() if self.cost_ is not None else None,
+                "kernel_cost_model": self.kcost_.constants() if self.kcost_ is not None else None,
+                "kern_weight": self.kern_weight_}
         return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
 
     @classmethod
@@ -217,6 +237,11 @@ class RatioModel(_LogScale, ParamsMixin):
             est.prior_.coef_ = {k: [float(a), float(b)] for k, (a, b) in meta["amdahl"].items()}
         # Bundles written before the cost model (no key) predict with the Amdahl prior alone.
         est.cost_ = CostModelPrior.from_constants(meta["cost_model"]) if meta.get("cost_model") else None
+        # Bundles written before the layer term priced the work outside the MAC layers (no key) blend
+        # the MAC-layer ratio alone, at the weight of that time.
+        kc = meta.get("kernel_cost_model")
+        est.kcost_ = KernelCostPrior.from_constants(kc) if kc else None
+        est.kern_weight_ = float(meta.get("kern_weight", 0.5))
         est.booster_ = booster_from_json(raw) if raw is not None else None
         return est
 

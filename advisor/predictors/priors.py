@@ -288,3 +288,45 @@ class CostLatencyPrior(CostModelPrior):
             return np.full(len(X), np.nan)
         out = self._matrices(X)[0] @ c
         return np.where(np.isfinite(out) & (out > 0), out, np.nan)
+
+
+class KernelCostPrior(CostModelPrior):
+    """The latency ratio as ``(K1 + sum_k c_k q1_k) / (K0 + sum_k c_k q0_k)``: ``K`` the layer-time
+    model's predicted MAC-layer time of the variant / the original (us, columns ``q1_kern_us`` /
+    ``q0_kern_us``, ``suite.ratio_inputs``), the sum the work its layer rows do not hold -- activation
+    elements written and converted (Cast, QuantizeLinear/DequantizeLinear), weights de-quantized on
+    every run, nodes -- priced in us per unit and fitted to the measured ratios like
+    ``CostModelPrior`` (the layer time is the anchor, cost 1).
+
+    The layer rows alone say that a weight-only 8-bit MLP runs as fast as the float one (its MAC
+    layers are the same float GEMMs), while the weights it de-quantizes on every run make it 2.5x
+    slower; and fp16 on depthwise networks 1.0 for 1.15 (the Casts). Families held out (16 families,
+    2026-11-29), pricing that work beside the layer times took the ratio from 75.3% to 75.9% within
+    +-10% at the same blend weight (76.5% at ``models.KERN_WEIGHT`` 0.7)."""
+
+    KINDS = ("kern_us", "act", "q_act", "dq_w", "dq4_w", "nodes")
+    MERGE = {"nodes_shape": "nodes"}
+    _START = (0.0, math.log(5e-4), math.log(5.0))  # us per element, per node (a MAC ~1e-4 us)
+
+    def _kinds(self) -> list[str]:
+        return list(self.KINDS)
+
+    def _matrices(self, X):
+        kinds = self._kinds()
+
+        def block(prefix):
+            names = kinds + list(self.MERGE)
+            cols = [f"{prefix}{k}" for k in names]
+            if not set(cols) <= set(X.columns):
+                return np.full((len(X), len(kinds)), np.nan)
+            raw = X[cols].to_numpy(float)
+            out = np.zeros((len(X), len(kinds)))
+            for j, k in enumerate(names):
+                out[:, kinds.index(self.MERGE.get(k, k))] += raw[:, j]
+            return out
+
+        return block("q0_"), block("q1_")
+
+    @staticmethod
+    def _group(name: str) -> int:
+        return 0 if name == "kern_us" else 2 if name.startswith("nodes") else 1

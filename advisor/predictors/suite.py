@@ -130,13 +130,18 @@ def baseline_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
 
 def ratio_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
     """The ratio model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern`` (log of the predicted
-    MAC-layer time of the variant over the original's; NaN where a row has no layer rows).
-    ``native``: layer times by xgboost's predictor (training; ``KernelModel.totals``)."""
+    MAC-layer time of the variant over the original's; NaN where a row has no layer rows) and the two
+    times themselves (us, ``q0_kern_us`` / ``q1_kern_us``: inputs of ``priors.KernelCostPrior``, not of
+    the trees). ``native``: layer times by xgboost's predictor (training; ``KernelModel.totals``)."""
     if kernel is None:
         return X
     X = X.copy()
     if "k_layers0" in frame.columns:
-        X["x_log_kern"] = kernel.log_ratios(list(frame["k_layers0"]), list(frame["k_layers1"]), native)
+        t0, t1 = kernel.totals(list(frame["k_layers0"]) + list(frame["k_layers1"]), native).reshape(2, -1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lr = np.log(t1 / t0)
+        X["x_log_kern"] = np.where((t0 > 0) & (t1 > 0) & np.isfinite(lr), lr, np.nan)
+        X["q0_kern_us"], X["q1_kern_us"] = t0, t1
     else:
         X["x_log_kern"] = np.nan
     return X
