@@ -10,7 +10,7 @@ import pytest
 
 from advisor.compression import get_setting
 from advisor.modelio import from_proto
-from advisor.predictors.kernels import LAYER_FIELDS, KernelModel, _pow2, layer_times, layers_of
+from advisor.predictors.kernels import LAYER_FIELDS, KernelModel, LayerIndex, _pow2, layer_times, layers_of
 from advisor.predictors.structure import structure_all
 from profiling.records import validate
 from profiling.runtimes.ort_session import node_profile
@@ -137,6 +137,33 @@ def test_layer_sample_draws_every_family_alike():
     assert model.total_us(one) == pytest.approx(1e6 / 3e3, rel=0.25)
     uniform = KernelModel(min_layers=50, max_layers=120).fit(rows, us)  # ~7 narrow layers in the sample
     assert uniform.total_us(one) > 1.5 * model.total_us(one)
+
+
+def test_layer_index_prices_like_the_plain_path():
+    """A training run's ``LayerIndex`` (rows deduplicated and encoded once for all folds) gives every
+    table the very numbers ``totals`` gives without it; tables it does not hold take the plain path."""
+    rng = np.random.default_rng(4)
+    rows, us = _rows(600, rng)
+    model = KernelModel().fit(rows, us)
+    norm = [tuple(r) for r in rows]
+    tables = [tuple(norm[i:i + 7]) for i in range(0, 560, 7)]
+    tables += [tuple(norm[0:7]), None, ()]  # equal content to the first, no table, an empty one
+    index = LayerIndex(tables)
+    assert index.n_tables == 81 and len(index.rows) == len(set(norm[:560]))
+    for native in (False, True):
+        plain = model.totals(tables, native)
+        fast = model.totals(tables, native, index)
+        assert np.array_equal(plain, fast, equal_nan=True)
+    subset = tables[10:20] + [None]
+    assert np.array_equal(model.totals(subset, False, index), model.totals(subset, False), equal_nan=True)
+    foreign = [tuple(norm[0:7])]  # equal content, another object: not indexed, priced the plain way
+    assert index.slots(foreign) is None
+    assert model.totals(foreign, False, index)[0] == model.totals(foreign)[0]
+    assert np.array_equal(model.log_ratios(tables[:40], tables[40:80], False, index),
+                          model.log_ratios(tables[:40], tables[40:80]))
+    other = KernelModel().fit(rows, np.asarray(us) * 2.0)  # a second model (another fold) gets its own sums
+    assert np.allclose(other.totals(tables[:5], False, index), 2.0 * model.totals(tables[:5], False, index),
+                       rtol=0.1)
 
 
 def test_channel_divisibility():

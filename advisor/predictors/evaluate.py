@@ -28,7 +28,7 @@ from advisor.errors import DataError
 from advisor.predictors.conformal import ALPHA_DEFAULT, coverage_by_held_out_family
 from advisor.predictors.encoding import SettingEncoder, design_matrix, mac_ratio_prior, model_matrix
 from advisor.predictors.models import FidelityLossModel
-from advisor.predictors.suite import baseline_rows, baseline_target, fit_suite, predict_frame
+from advisor.predictors.suite import baseline_rows, baseline_target, fit_suite, layer_index, predict_frame
 
 MIN_FAMILIES = 3
 
@@ -45,10 +45,11 @@ def cross_validate(frame, known_settings: list[str], energy_spec: dict, xgb_para
 
 
 def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
-              progress=None, design=None) -> list:
+              progress=None, design=None, layers=None) -> list:
     """One callable per held-out family (each returns that family's out-of-fold predictions), for
     ``run_jobs``; ``assemble_folds`` puts their results together. ``design``: ``design_matrix`` of
     ``frame`` with ``SettingEncoder(known_settings)`` (computed here when None; every fold slices it).
+    ``layers``: ``suite.layer_index(frame)`` (likewise; every fold's layer-time model prices its rows).
     Raises DataError with fewer than MIN_FAMILIES architecture families."""
     import pandas as pd
 
@@ -59,13 +60,16 @@ def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
                         "more families ('advisor zoo build', 'advisor profile').")
     if design is None:
         design = design_matrix(frame, SettingEncoder(known_settings))
+    if layers is None:
+        layers = layer_index(frame)
 
     def fold(i: int, fam: str):
         if progress:
             progress(f"fold {i + 1}/{len(families)}: holding out '{fam}'")
         train, test = frame[frame["family"] != fam], frame[frame["family"] == fam]
-        suite = fit_suite(train, known_settings, energy_spec, xgb_params, design)
-        return pd.concat([predict_frame(suite, test, design, native=True), _baselines(train, test, suite, design)], axis=1)
+        suite = fit_suite(train, known_settings, energy_spec, xgb_params, design, layers)
+        return pd.concat([predict_frame(suite, test, design, native=True, layers=layers),
+                          _baselines(train, test, suite, design)], axis=1)
 
     return [functools.partial(fold, i, fam) for i, fam in enumerate(families)]
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 
 import numpy as np
 
@@ -174,10 +175,99 @@ def _row(r) -> tuple:
     return tuple(str(v) for v in r[:c]) + tuple(float(v) for v in r[c:])
 
 
+def _fields(rows: list) -> dict:
+    """Normalised layer rows as one tuple of values per ``LAYER_FIELDS`` name."""
+    return dict(zip(LAYER_FIELDS, list(zip(*rows, strict=True)) if rows else [()] * len(LAYER_FIELDS), strict=True))
+
+
+def _encode(name: str, by: dict) -> np.ndarray:
+    """One input column of ``KernelModel`` (named as in ``_column_names``) from the rows' fields ``by``:
+    numbers as logs, channel counts also as their power-of-two divisibility, categories one-hot."""
+    if name.startswith("l_log_"):
+        f = name[len("l_log_"):]
+        if f == "macs_per_position":
+            return _encode("l_log_macs", by) - _encode("l_log_positions", by)
+        return np.log(np.maximum(np.asarray(by[f], float), 1.0))
+    if name.startswith("l_pow2_"):
+        return _pow2(by[name[len("l_pow2_"):]])
+    field, eq, value = name[2:].partition("=")
+    if eq:
+        return (np.asarray(by[field], object) == value).astype(float)
+    return np.asarray(by[field], float)
+
+
 def layer_columns(structures: list) -> dict:
     """Frame columns ``k_layers0`` / ``k_layers1`` (``layers_of``) for a list of per-row structure dicts."""
     return {"k_layers0": [layers_of(st, "layers0") for st in structures],
             "k_layers1": [layers_of(st, "layers1") for st in structures]}
+
+
+class LayerIndex:
+    """The distinct layer rows of many layer tables (a training frame's ``k_layers0`` / ``k_layers1``),
+    each table as indices into them, and their encoded columns: built once per training run, so that
+    the layer-time model of each fold prices every distinct row once and sums the tables by index,
+    instead of hashing every nested row and encoding the rows again in every fold and call.
+
+    Tables are recognised by identity (the frame's own objects, kept referenced here); ``slots`` is
+    None for a list holding any other table, and ``KernelModel.totals`` then prices it the plain way."""
+
+    def __init__(self, tables):
+        content: dict = {}
+        rows: dict = {}
+        owner, where = [], []
+        self._slot_of = {}
+        self._tables = []  # keeps every indexed table alive, so its id stays its own
+        for t in tables:
+            if t is None or id(t) in self._slot_of:
+                continue
+            key = t if isinstance(t, tuple) else tuple(_row(r) for r in t)
+            slot = content.get(key)
+            if slot is None:
+                slot = content[key] = len(content)
+                owner += [slot] * len(key)
+                where += [rows.setdefault(r, len(rows)) for r in key]
+            self._slot_of[id(t)] = slot
+            self._tables.append(t)
+        self.rows = list(rows)
+        self.n_tables = len(content)
+        self._owner, self._where = np.array(owner, int), np.array(where, int)
+        self._columns: dict = {}
+        self._sums: dict = {}
+        self._lock = threading.Lock()
+
+    def slots(self, tables) -> np.ndarray | None:
+        """Each table's slot (-1 for None), or None if any table is not one of the indexed objects."""
+        out = np.empty(len(tables), int)
+        for i, t in enumerate(tables):
+            if t is None:
+                out[i] = -1
+                continue
+            slot = self._slot_of.get(id(t))
+            if slot is None:
+                return None
+            out[i] = slot
+        return out
+
+    def column(self, name: str) -> np.ndarray:
+        """One encoded input column (``KernelModel``) of all rows, computed once."""
+        with self._lock:
+            if name not in self._columns:
+                if "fields" not in self._columns:
+                    self._columns["fields"] = _fields(self.rows)
+                self._columns[name] = _encode(name, self._columns["fields"])
+            return self._columns[name]
+
+    def sums(self, model: KernelModel, native: bool) -> np.ndarray:
+        """Predicted time (us) of every indexed table by ``model``, computed once per model."""
+        with self._lock:
+            hit = self._sums.get(id(model))
+        if hit is not None and hit[0] is model:
+            return hit[1]
+        per_row = model.row_times(self, native)
+        out = np.bincount(self._owner, weights=per_row[self._where], minlength=self.n_tables)
+        with self._lock:
+            self._sums[id(model)] = (model, out)
+        return out
 
 
 class KernelModel(ParamsMixin):
@@ -200,24 +290,19 @@ class KernelModel(ParamsMixin):
         self.max_layers = max_layers  # a seeded sample of at most this many layers is fitted (training time)
         self.xgb_params = xgb_params
 
-    def _matrix(self, rows: list):
+    def _matrix(self, rows: list | None, index: LayerIndex | None = None):
+        """The encoded ``rows`` (normalised layer rows), or every row of ``index`` (its columns are
+        encoded once and shared by the models of all folds)."""
         import pandas as pd
 
-        cols = {}
-        arr = list(zip(*rows, strict=True)) if rows else [[] for _ in LAYER_FIELDS]
-        by = dict(zip(LAYER_FIELDS, arr, strict=True))
-        for f in _LOGS:
-            cols[f"l_log_{f}"] = np.log(np.maximum(np.asarray(by[f], float), 1.0))
-        cols["l_log_macs_per_position"] = cols["l_log_macs"] - cols["l_log_positions"]
-        for f in ("c_out", "c_in"):
-            cols[f"l_pow2_{f}"] = _pow2(by[f])
-        for f in _NUMERIC:
-            cols[f"l_{f}"] = np.asarray(by[f], float)
-        for f in _CATEGORICAL:
-            values = np.asarray(by[f], object)
-            for v in self.vocab_[f]:
-                cols[f"l_{f}={v}"] = (values == v).astype(float)
-        return pd.DataFrame(cols)
+        if index is not None:
+            return pd.DataFrame({name: index.column(name) for name in self._column_names()})
+        by = _fields(rows)
+        return pd.DataFrame({name: _encode(name, by) for name in self._column_names()})
+
+    def _column_names(self) -> list[str]:
+        return ([f"l_log_{f}" for f in _LOGS] + ["l_log_macs_per_position"] + [f"l_pow2_{f}" for f in ("c_out", "c_in")]
+                + [f"l_{f}" for f in _NUMERIC] + [f"l_{f}={v}" for f in _CATEGORICAL for v in self.vocab_[f]])
 
     def fit(self, rows: list, us, groups=None) -> KernelModel:
         """``rows``: layer rows (``LAYER_FIELDS``); ``us``: their measured times (0 where the profiler
@@ -258,22 +343,34 @@ class KernelModel(ParamsMixin):
         """log(predicted MAC-layer time of the variant / of the original); NaN where unknown."""
         return float(self.log_ratios([layers0], [layers1])[0])
 
-    def log_ratios(self, layers0: list, layers1: list, native: bool = False) -> np.ndarray:
+    def log_ratios(self, layers0: list, layers1: list, native: bool = False,
+                   index: LayerIndex | None = None) -> np.ndarray:
         """``log_ratio`` of each pair, with every distinct layer table predicted once, in one batch
-        (``native``: see ``totals``)."""
-        t0, t1 = self.totals(list(layers0) + list(layers1), native).reshape(2, -1)
+        (``native``, ``index``: see ``totals``)."""
+        t0, t1 = self.totals(list(layers0) + list(layers1), native, index).reshape(2, -1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.log(t1 / t0)
         return np.where((t0 > 0) & (t1 > 0) & np.isfinite(out), out, np.nan)
 
-    def totals(self, tables: list, native: bool = False) -> np.ndarray:
+    def row_times(self, index: LayerIndex, native: bool = False) -> np.ndarray:
+        """Predicted time (us) of every row of ``index``."""
+        M = self._matrix(None, index)
+        offset = M["l_log_macs"].to_numpy() if self.target_ == self.TARGET else 0.0
+        return np.exp(booster_predict(self.booster_, M, native) + offset)
+
+    def totals(self, tables: list, native: bool = False, index: LayerIndex | None = None) -> np.ndarray:
         """Predicted time (us) of each layer table (NaN for None), every distinct table and layer row
         predicted once. ``native``: by xgboost's predictor (``base.Trees.predict``), for the training
-        set's tables, which other models take as inputs."""
+        set's tables, which other models take as inputs. ``index``: a ``LayerIndex`` holding these
+        tables (the same numbers, priced once per model for all the calls of a training run)."""
         check_fitted(self, "vocab_")
         n = len(tables)
         if not self.usable:
             return np.full(n, np.nan)
+        slots = index.slots(tables) if index is not None else None
+        if slots is not None:
+            sums = index.sums(self, native)
+            return np.where(slots >= 0, sums[np.maximum(slots, 0)] if len(sums) else np.nan, np.nan)
         tables = [None if t is None else t if isinstance(t, tuple) else tuple(_row(r) for r in t) for t in tables]
         index: dict = {}
         slots = [-1 if t is None else index.setdefault(t, len(index)) for t in tables]

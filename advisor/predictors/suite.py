@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor.predictors.encoding import SettingEncoder, design_matrix, model_matrix
-from advisor.predictors.kernels import KernelModel
+from advisor.predictors.kernels import KernelModel, LayerIndex
 from advisor.predictors.models import (
     AccuracyDropModel,
     BaselineLatencyModel,
@@ -54,19 +54,20 @@ def baseline_target(base) -> np.ndarray:
 
 
 def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
-              design=None) -> Suite:
+              design=None, layers: LayerIndex | None = None) -> Suite:
     """Fit every estimator on ``frame`` (rows of one device/runtime). ``energy_spec``: from
     ``energy_spec_of`` (the records' power model when their energy is an estimate). ``design``: the
     ``design_matrix`` of these rows (or of more, same index) with ``SettingEncoder(known_settings)``,
-    when the caller has it (each row's columns depend on that row only; the folds share one)."""
+    when the caller has it (each row's columns depend on that row only; the folds share one).
+    ``layers``: a ``layer_index`` of these rows (or of more), likewise shared by the folds."""
     encoder = SettingEncoder(known_settings)
     kernel = fit_kernel(frame)
     base = baseline_rows(frame)
-    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(baseline_inputs(model_matrix(base), base, kernel, True),
+    baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(baseline_inputs(model_matrix(base), base, kernel, True, layers),
                                                                 baseline_target(base), family_weights(base["family"]))
     variants = frame[frame["setting"] != "none"]
     Xv = design_matrix(variants, encoder) if design is None else design.loc[variants.index]
-    ratio = RatioModel(xgb_params=xgb_params).fit(ratio_inputs(Xv, variants, kernel, True),
+    ratio = RatioModel(xgb_params=xgb_params).fit(ratio_inputs(Xv, variants, kernel, True, layers),
                                                   variants["ratio"].to_numpy(float), family_weights(variants["family"]))
     groups, names = variants["family"].to_numpy(), variants["setting"].to_numpy()
     fid = FidelityLossModel(xgb_params=xgb_params).fit(Xv, variants["fidelity_loss"].to_numpy(float),
@@ -112,7 +113,14 @@ def fit_kernel(frame) -> KernelModel | None:
     return model if model.usable else None
 
 
-def baseline_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
+def layer_index(frame) -> LayerIndex | None:
+    """A ``kernels.LayerIndex`` of the frame's layer tables (original and variant), or None without them."""
+    if "k_layers0" not in frame.columns:
+        return None
+    return LayerIndex(list(frame["k_layers0"]) + list(frame["k_layers1"]))
+
+
+def baseline_inputs(X, frame, kernel: KernelModel | None, native: bool = False, layers: LayerIndex | None = None):
     """The baseline model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern_ms`` (log of the
     predicted time of the original graph's MAC layers, ms; NaN where a row has no layer rows).
     ``native``: layer times by xgboost's predictor (training; ``KernelModel.totals``)."""
@@ -120,7 +128,7 @@ def baseline_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
         return X
     X = X.copy()
     if "k_layers0" in frame.columns:
-        t = kernel.totals(list(frame["k_layers0"]), native)
+        t = kernel.totals(list(frame["k_layers0"]), native, layers)
         with np.errstate(divide="ignore", invalid="ignore"):
             X["x_log_kern_ms"] = np.where(t > 0, np.log(t / 1000.0), np.nan)
     else:
@@ -128,7 +136,7 @@ def baseline_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
     return X
 
 
-def ratio_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
+def ratio_inputs(X, frame, kernel: KernelModel | None, native: bool = False, layers: LayerIndex | None = None):
     """The ratio model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern`` (log of the predicted
     MAC-layer time of the variant over the original's; NaN where a row has no layer rows) and the two
     times themselves (us, ``q0_kern_us`` / ``q1_kern_us``: inputs of ``priors.KernelCostPrior``, not of
@@ -137,7 +145,7 @@ def ratio_inputs(X, frame, kernel: KernelModel | None, native: bool = False):
         return X
     X = X.copy()
     if "k_layers0" in frame.columns:
-        t0, t1 = kernel.totals(list(frame["k_layers0"]) + list(frame["k_layers1"]), native).reshape(2, -1)
+        t0, t1 = kernel.totals(list(frame["k_layers0"]) + list(frame["k_layers1"]), native, layers).reshape(2, -1)
         with np.errstate(divide="ignore", invalid="ignore"):
             lr = np.log(t1 / t0)
         X["x_log_kern"] = np.where((t0 > 0) & (t1 > 0) & np.isfinite(lr), lr, np.nan)
@@ -177,20 +185,21 @@ def energy_spec_of(records: list[dict], frame) -> dict:
     return {"mode": "none"}
 
 
-def predict_frame(suite: Suite, frame, design=None, native: bool = False):
+def predict_frame(suite: Suite, frame, design=None, native: bool = False, layers: LayerIndex | None = None):
     """Predictions for each row of ``frame`` on the estimators' scales: ``pred_log_base``,
     ``pred_log_ratio`` (0 for ``none``), ``pred_log_latency``, ``pred_acc_pp``, ``pred_log_fid``,
     ``pred_energy_mj``; same index as ``frame``. ``design``: as in ``fit_suite``. ``native``: every
     forest by xgboost's predictor (``base.Trees.predict``; training's out-of-fold predictions, where
-    xgboost is loaded anyway), else by the numpy evaluator (a loaded bundle)."""
+    xgboost is loaded anyway), else by the numpy evaluator (a loaded bundle). ``layers``: as in
+    ``fit_suite``."""
     import pandas as pd
 
     X = design_matrix(frame, suite.encoder) if design is None else design.loc[frame.index]
     is_none = (frame["setting"] == "none").to_numpy()
     out = pd.DataFrame(index=frame.index)
-    out["pred_log_base"] = suite.baseline.predict(baseline_inputs(model_matrix(frame), frame, suite.kernel, native),
+    out["pred_log_base"] = suite.baseline.predict(baseline_inputs(model_matrix(frame), frame, suite.kernel, native, layers),
                                                   native)
-    out["pred_log_ratio"] = np.where(is_none, 0.0, suite.ratio.predict(ratio_inputs(X, frame, suite.kernel, native),
+    out["pred_log_ratio"] = np.where(is_none, 0.0, suite.ratio.predict(ratio_inputs(X, frame, suite.kernel, native, layers),
                                                                        native))
     out["pred_log_latency"] = out["pred_log_base"] + out["pred_log_ratio"]
     names = frame["setting"].to_numpy()

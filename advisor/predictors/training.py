@@ -21,7 +21,7 @@ from advisor.predictors.conformal import ALPHA_DEFAULT, METHOD, fit_quantiles
 from advisor.predictors.encoding import SettingEncoder, design_matrix
 from advisor.predictors.evaluate import assemble_folds, fold_jobs, noise_floor, per_family, run_jobs, summarize
 from advisor.predictors.predictor import clean_json, suite_files
-from advisor.predictors.suite import energy_spec_of, fit_suite
+from advisor.predictors.suite import energy_spec_of, fit_suite, layer_index
 
 
 @dataclass(frozen=True)
@@ -122,11 +122,12 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
     spec = energy_spec_of(sel.records, sel.frame)
     names = known_settings(sel.frame)
     design = design_matrix(sel.frame, SettingEncoder(names))  # row-wise: computed once for every fold
-    jobs = fold_jobs(sel.frame, names, spec, xgb_params, progress, design)
+    layers = layer_index(sel.frame)  # likewise: every distinct layer row, encoded once
+    jobs = fold_jobs(sel.frame, names, spec, xgb_params, progress, design, layers)
     if fit_all:  # the largest job first, so that it does not run alone at the end
         if progress:
             progress("fitting on all rows, beside the folds")
-        jobs.insert(0, functools.partial(fit_suite, sel.frame, names, spec, xgb_params, design))
+        jobs.insert(0, functools.partial(fit_suite, sel.frame, names, spec, xgb_params, design, layers))
     results = run_jobs(jobs)
     suite = results.pop(0) if fit_all else None
     df = sel.frame.join(assemble_folds(sel.frame, results))
@@ -213,9 +214,10 @@ def _structure_summary(frame, suite) -> dict:
 
     variants = frame[frame["setting"] != "none"]
     with_structure = int(np.isfinite(variants["v_mac_ratio"]).sum()) if "v_mac_ratio" in variants else 0
-    cost = suite.ratio.cost_
+    cost, kcost = suite.ratio.cost_, getattr(suite.ratio, "kcost_", None)
     return {"version": STRUCTURE_VERSION, "variant_rows_with_structure": with_structure,
-            "variant_rows": int(len(variants)), "ratio_cost_model": cost.constants() if cost is not None else None}
+            "variant_rows": int(len(variants)), "ratio_cost_model": cost.constants() if cost is not None else None,
+            "ratio_kernel_cost_model": kcost.constants() if kcost is not None else None}
 
 
 def headline(report: dict) -> dict:
