@@ -17,7 +17,7 @@ from advisor.zoo.catalog import all_entries, get_entry
 from advisor.zoo.generator import MAX_MACS, MAX_PARAMS, generated_entries
 
 FAMILIES = {"plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense", "convnext", "mlp", "gru", "lstm",
-            "transformer", "vit", "mixer", "unet", "autoencoder", "shuffle"}
+            "transformer", "vit", "mixer", "unet", "autoencoder", "shuffle", "tcn"}
 ENTRIES = generated_entries()
 BY_NAME = {e.name: e for e in ENTRIES}
 _rng = random.Random(20240601)
@@ -89,6 +89,11 @@ def test_sample_builds_validates_and_runs(name):
     (out,) = sess.run(None, _feed(sess, entry.params))
     assert list(out.shape) == entry.params["output_shape"]
     assert np.isfinite(out).all()
+    # the estimator (which steers each draw to its MAC budget) counts what the graph computes
+    from advisor.features.extract import extract_features
+
+    macs = extract_features(from_proto(model)).values["macs_total"]
+    assert macs == pytest.approx(entry.params["est_macs"], rel=0.005), (macs, entry.params["est_macs"])
 
 
 def test_building_twice_is_byte_identical():

@@ -1,4 +1,4 @@
-"""Generated networks: a few hundred seeded architectures across sixteen families, for training
+"""Generated networks: a few hundred seeded architectures across seventeen families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from advisor.zoo import generator_space as seq
 from advisor.zoo import generator_space_cnn as cnn
+from advisor.zoo import generator_space_tcn as tcn
 from advisor.zoo.catalog import ZooEntry
 from advisor.zoo.generator_space import Draw
 
@@ -59,6 +60,7 @@ FAMILIES: dict[str, Family] = {
     "vit": Family(seq.sample_vit, seq.estimate_vit, seq.describe_vit, (5e6, 150e6)),
     "mixer": Family(seq.sample_mixer, seq.estimate_mixer, seq.describe_mixer, (4e6, 150e6)),
     "autoencoder": Family(seq.sample_autoencoder, seq.estimate_autoencoder, seq.describe_autoencoder, (0.1e6, 4e6)),
+    "tcn": Family(tcn.sample_tcn, tcn.estimate_tcn, tcn.describe_tcn, (1e6, 60e6)),
 }
 
 
@@ -134,6 +136,8 @@ def build_network(family: str, params: dict) -> tuple:
 
     if family in CNN_FAMILIES:
         from advisor.zoo.generator_blocks_cnn import make
+    elif family == "tcn":
+        from advisor.zoo.generator_blocks_tcn import make
     else:
         from advisor.zoo.generator_blocks_seq import make
     threads = torch.get_num_threads()

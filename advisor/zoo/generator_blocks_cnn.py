@@ -326,7 +326,7 @@ def build_se(p: dict) -> nn.Module:
 def he_init(module: nn.Module) -> None:
     """He-normal Conv/Linear weights and small biases, so activations keep their scale with depth."""
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             if m.bias is not None:
                 nn.init.uniform_(m.bias, -0.05, 0.05)

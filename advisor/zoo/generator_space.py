@@ -64,6 +64,12 @@ class Tally:
         self.macs += hw * hw * weights
         self.params += weights + cout
 
+    def conv1d(self, steps: int, cin: int, cout: int, k: int, groups: int = 1) -> None:
+        """A 1-D convolution of kernel ``k`` producing ``steps`` time steps, with bias."""
+        weights = cin // groups * cout * k
+        self.macs += steps * weights
+        self.params += weights + cout
+
     def linear(self, n_in: int, n_out: int, rows: int = 1) -> None:
         """A fully connected layer applied to ``rows`` vectors."""
         self.macs += rows * n_in * n_out
