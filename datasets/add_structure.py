@@ -7,8 +7,8 @@
 Each record's model is looked up as ``DIR/<model.name>.onnx`` in the ``--models`` folders, and else
 rebuilt from the zoo (``advisor zoo build <name>`` into ``--work``); a file whose sha256 differs from
 the record's is not used (the record is left as it was and counted). Records already carrying the
-current STRUCTURE_VERSION and layer rows (``kernels.LAYERS_VERSION``) are kept. Each file is
-rewritten atomically (gzip, same order).
+current STRUCTURE_VERSION and layer rows (``kernels.LAYERS_VERSION``) are kept, unless ``--replace``.
+Each file is rewritten atomically (gzip, same order).
 """
 from __future__ import annotations
 
@@ -77,6 +77,9 @@ def main() -> int:
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--models", nargs="*", type=Path, default=[])
     ap.add_argument("--work", type=Path, default=Path("/tmp/advisor-structure"))
+    ap.add_argument("--replace", action="store_true",
+                    help="recompute every record's structure, also those of the current version (after a "
+                         "replay rule changed for graphs that no data of that version held)")
     args = ap.parse_args()
     cache: dict[str, dict | None] = {}
     for path in args.files:
@@ -86,7 +89,7 @@ def main() -> int:
         added = missing = 0
         for rec in records:
             st = rec["setting"].get("structure")
-            if isinstance(st, dict) and st.get("version") == STRUCTURE_VERSION and \
+            if not args.replace and isinstance(st, dict) and st.get("version") == STRUCTURE_VERSION and \
                     st.get("layers_version") == LAYERS_VERSION:
                 continue
             sha = rec["model"]["sha256"]

@@ -285,3 +285,33 @@ def test_weight_only_matmuls_are_the_ones_onnxruntime_packs(tmp_path, setting):
                 assert _nbits_matmul(node, view, view.producers, inits) == real, (name, node.name, real)
                 seen.add(real)
     assert seen == {True, False}
+
+
+def _conv_net(dims: int) -> onnx.ModelProto:
+    """Conv(32 -> 32 channels, kernel 3) + Relu + Conv(32 -> 32) over a 1-D ([1, 32, 64]) or 2-D
+    ([1, 32, 16, 16]) input, weights seeded."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    space = [64] if dims == 1 else [16, 16]
+    kernel = [3] * dims
+    inits = [numpy_helper.from_array(rng.standard_normal([32, 32, *kernel]).astype(np.float32), f"w{i}")
+             for i in range(2)]
+    pads = [1] * (2 * dims)
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["h"], name="c0", pads=pads),
+             helper.make_node("Relu", ["h"], ["r"], name="r0"),
+             helper.make_node("Conv", ["r", "w1"], ["y"], name="c1", pads=pads)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, *space])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, *space])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_one_d_convolutions_have_no_blocked_layout():
+    """onnxruntime's NCHWc (blocked) convolutions are 2-D only: the same channels over time count as
+    unaligned, so pruning them cannot change an alignment they never had; their window is the kernel."""
+    two = structure_all(from_proto(_conv_net(2)), ["wq16", "chprune10"])
+    one = structure_all(from_proto(_conv_net(1)), ["wq16", "chprune10"])
+    assert two["wq16"]["v_align8_share"] == 1.0 and two["chprune10"]["v_d_align8"] < 0
+    assert one["wq16"]["v_align8_share"] == 0.0 and one["chprune10"]["v_d_align8"] == 0.0
+    assert all(r[0].startswith("mac_conv_u_") for r in one["wq16"]["layers1"])
+    assert [r[-1] for r in one["wq16"]["layers1"]] == [3.0, 3.0] and [r[-1] for r in two["wq16"]["layers1"]] == [9.0, 9.0]

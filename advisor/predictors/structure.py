@@ -389,8 +389,8 @@ def _aligned(node, view) -> tuple[float, float]:
     """(1/0 for channels in and out multiples of 8, same for 16) of a Conv (depthwise: its channels)."""
     w = view.concrete(node.input[_weight_slot(node.op_type)]) or []
     x = view.concrete(node.input[0]) or []
-    if len(w) < 2:
-        return 0.0, 0.0
+    if len(w) != 4:  # onnxruntime's blocked (NCHWc) convolutions are 2-D only: a 1-D one runs the plain
+        return 0.0, 0.0  # kernel whatever its channels, so pruning cannot misalign it (the TCN family)
     c_out, c_in = int(w[0]), int(x[1]) if len(x) > 1 else int(w[1])
     # A first layer reading a few image channels has its own kernels in blocked layouts.
     few = c_in <= 4
