@@ -5,5 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HOST_FILES = ("generated", "trained", "aligned", "dense", "convnext", "vit", "unet", "autoencoder", "mixer", "shuffle")
+HOST_FILES = ("generated", "trained", "aligned", "dense", "convnext", "vit", "unet", "autoencoder", "mixer", "shuffle",
+              "tcn")
 HOST_DATA = [REPO / "datasets" / "host-cpu" / f"{name}.jsonl.gz" for name in HOST_FILES]
