@@ -4,7 +4,7 @@
 
 1. Channel divisibility: profiled depthwise convolutions whose channels are not a multiple of 8 (the
    structure kind ``mac_dw_u``), their time per MAC by how often 2 divides the channel count, against
-   the aligned ones. The reason the layer model sees ``_pow2`` of each channel count.
+   the aligned ones. The reason the layer model sees ``pow2`` of each channel count.
 2. Leave-one-family-out: for each family, a ``KernelModel`` fitted (as ``suite.fit_kernel`` does) on the
    other families' profiled layers prices that family's layers; the median absolute log error (shown
    as a factor, exp of it) by layer kind and overall.
@@ -36,7 +36,8 @@ def _layers(frame):
 
 def main() -> int:
     from advisor.predictors import training
-    from advisor.predictors.kernels import LAYER_FIELDS, KernelModel, _pow2
+    from advisor.predictors.kernels import KernelModel
+    from advisor.predictors.layer_encoding import LAYER_FIELDS, pow2
 
     t0 = time.time()
     frame = training.select(DATA, "host", "onnxruntime-cpu").frame
@@ -52,7 +53,7 @@ def main() -> int:
     aligned = [1e3 * t / r[macs_at] for r, t in dw if r[kind_at] != "mac_dw_u"]
     print(f"  channels a multiple of 8 or 16: {np.median(aligned):.3f} ({len(aligned)} layers)")
     unal = [(r, t) for r, t in dw if r[kind_at] == "mac_dw_u"]
-    p2 = _pow2([r[cout_at] for r, _ in unal])
+    p2 = pow2([r[cout_at] for r, _ in unal])
     for label, sel in (("divisible by 4", p2 >= 2), ("odd or twice odd", p2 < 2)):
         v = [1e3 * t / r[macs_at] for (r, t), s in zip(unal, sel, strict=True) if s]
         if v:

@@ -10,7 +10,8 @@ import pytest
 
 from advisor.compression import get_setting
 from advisor.modelio import from_proto
-from advisor.predictors.kernels import LAYER_FIELDS, KernelModel, LayerIndex, _pow2, layer_times, layers_of
+from advisor.predictors.kernels import KernelModel, layer_times, layers_of
+from advisor.predictors.layer_encoding import LAYER_FIELDS, LayerIndex, pow2
 from advisor.predictors.structure import structure_all
 from profiling.records import validate
 from profiling.runtimes.ort_session import node_profile
@@ -167,7 +168,7 @@ def test_layer_index_prices_like_the_plain_path():
 
 
 def test_channel_divisibility():
-    assert list(_pow2([1, 2, 3, 12, 56, 64, 128, 87, 0.0, 96.2])) == [0, 1, 0, 2, 3, 6, 6, 0, 0, 5]
+    assert list(pow2([1, 2, 3, 12, 56, 64, 128, 87, 0.0, 96.2])) == [0, 1, 0, 2, 3, 6, 6, 0, 0, 5]
 
 
 def test_too_few_layers_give_no_model():

@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import threading
 
 import numpy as np
 
@@ -45,9 +44,17 @@ from advisor.predictors.base import (
     check_fitted,
     fit_booster,
 )
+from advisor.predictors.layer_encoding import (
+    CATEGORICAL,
+    LAYER_FIELDS,
+    LayerIndex,
+    column_names,
+    encode,
+    fields,
+    normalise_row,
+)
 
 LAYERS_VERSION = 1
-LAYER_FIELDS = ("kind", "op", "verdict", "category", "ok8", "ok16", "macs", "c_out", "c_in", "positions", "window")
 # Ops the runtime folds into the MAC kernel before it (activations, the quantize/de-quantize around a
 # fused integer group, a residual add): their output names are names the profiler uses for the layer.
 _FOLDED = frozenset({"Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "QuantizeLinear",
@@ -57,23 +64,6 @@ _PREFIXES = ("fused ", "InsertedPrecisionFreeCast_")
 # onnxruntime 1.32: NCHWc convolutions, QDQ fusions, MatMul+Add -> Gemm, MatMul scale folding,
 # dynamic quantization of a fused MatMul).
 _SUFFIX = re.compile(r"(_token_\d+|_nchwc|/\w*Fusion/?|_MatMul_quant|_quant)$")
-_CATEGORICAL = LAYER_FIELDS[:4]  # one-hot encoded; the rest are numbers
-_NUMERIC = ("ok8", "ok16")
-_LOGS = ("macs", "c_out", "c_in", "positions", "window")
-_POW2_CAP = 6  # channel counts divisible by 2, 4, ..., 64
-
-
-def _pow2(values) -> np.ndarray:
-    """How many times 2 divides each (rounded, >= 1) value, at most ``_POW2_CAP``: vector kernels take
-    channels in blocks of 4/8/16, and a count off those blocks falls to a slower path. Measured on the
-    host (``benchmarks/layer_times.py``): depthwise convolutions whose channels are not a multiple of 8
-    take a median 0.073 ns per MAC when they are a multiple of 4 (646 layers; 0.067 for multiples of 8),
-    0.55 when odd or twice odd (605 layers)."""
-    c = np.maximum(np.round(np.asarray(values, float)).astype(np.int64), 1)
-    out = np.zeros(len(c))
-    for k in range(1, _POW2_CAP + 1):
-        out += c % (1 << k) == 0
-    return out
 
 
 def layer_row(node, view, kind: str, verdict: str | None, category: str | None, ok8: float, ok16: float,
@@ -150,7 +140,7 @@ def layers_of(structure: dict | None, which: str) -> tuple | None:
     rows = structure.get(which)
     if not isinstance(rows, list):
         return None
-    n, c = len(LAYER_FIELDS), len(_CATEGORICAL)
+    n, c = len(LAYER_FIELDS), len(CATEGORICAL)
     if not all(isinstance(r, (list, tuple)) and len(r) == n for r in rows):
         return None  # records may come from anywhere
 
@@ -167,113 +157,16 @@ def layers_of(structure: dict | None, which: str) -> tuple | None:
     return tuple(tuple(r) for r in rows)
 
 
-def _row(r) -> tuple:
-    """A layer row with its categorical fields as str and the rest as float (ValueError if not one)."""
-    if not isinstance(r, (list, tuple)) or len(r) != len(LAYER_FIELDS):
-        raise ValueError("not a layer row")
-    c = len(_CATEGORICAL)
-    return tuple(str(v) for v in r[:c]) + tuple(float(v) for v in r[c:])
-
-
-def _fields(rows: list) -> dict:
-    """Normalised layer rows as one tuple of values per ``LAYER_FIELDS`` name."""
-    return dict(zip(LAYER_FIELDS, list(zip(*rows, strict=True)) if rows else [()] * len(LAYER_FIELDS), strict=True))
-
-
-def _encode(name: str, by: dict) -> np.ndarray:
-    """One input column of ``KernelModel`` (named as in ``_column_names``) from the rows' fields ``by``:
-    numbers as logs, channel counts also as their power-of-two divisibility, categories one-hot."""
-    if name.startswith("l_log_"):
-        f = name[len("l_log_"):]
-        if f == "macs_per_position":
-            return _encode("l_log_macs", by) - _encode("l_log_positions", by)
-        return np.log(np.maximum(np.asarray(by[f], float), 1.0))
-    if name.startswith("l_pow2_"):
-        return _pow2(by[name[len("l_pow2_"):]])
-    field, eq, value = name[2:].partition("=")
-    if eq:
-        return (np.asarray(by[field], object) == value).astype(float)
-    return np.asarray(by[field], float)
-
-
 def layer_columns(structures: list) -> dict:
     """Frame columns ``k_layers0`` / ``k_layers1`` (``layers_of``) for a list of per-row structure dicts."""
     return {"k_layers0": [layers_of(st, "layers0") for st in structures],
             "k_layers1": [layers_of(st, "layers1") for st in structures]}
 
 
-class LayerIndex:
-    """The distinct layer rows of many layer tables (a training frame's ``k_layers0`` / ``k_layers1``),
-    each table as indices into them, and their encoded columns: built once per training run, so that
-    the layer-time model of each fold prices every distinct row once and sums the tables by index,
-    instead of hashing every nested row and encoding the rows again in every fold and call.
-
-    Tables are recognised by identity (the frame's own objects, kept referenced here); ``slots`` is
-    None for a list holding any other table, and ``KernelModel.totals`` then prices it the plain way."""
-
-    def __init__(self, tables):
-        content: dict = {}
-        rows: dict = {}
-        owner, where = [], []
-        self._slot_of = {}
-        self._tables = []  # keeps every indexed table alive, so its id stays its own
-        for t in tables:
-            if t is None or id(t) in self._slot_of:
-                continue
-            key = t if isinstance(t, tuple) else tuple(_row(r) for r in t)
-            slot = content.get(key)
-            if slot is None:
-                slot = content[key] = len(content)
-                owner += [slot] * len(key)
-                where += [rows.setdefault(r, len(rows)) for r in key]
-            self._slot_of[id(t)] = slot
-            self._tables.append(t)
-        self.rows = list(rows)
-        self.n_tables = len(content)
-        self._owner, self._where = np.array(owner, int), np.array(where, int)
-        self._columns: dict = {}
-        self._sums: dict = {}
-        self._lock = threading.Lock()
-
-    def slots(self, tables) -> np.ndarray | None:
-        """Each table's slot (-1 for None), or None if any table is not one of the indexed objects."""
-        out = np.empty(len(tables), int)
-        for i, t in enumerate(tables):
-            if t is None:
-                out[i] = -1
-                continue
-            slot = self._slot_of.get(id(t))
-            if slot is None:
-                return None
-            out[i] = slot
-        return out
-
-    def column(self, name: str) -> np.ndarray:
-        """One encoded input column (``KernelModel``) of all rows, computed once."""
-        with self._lock:
-            if name not in self._columns:
-                if "fields" not in self._columns:
-                    self._columns["fields"] = _fields(self.rows)
-                self._columns[name] = _encode(name, self._columns["fields"])
-            return self._columns[name]
-
-    def sums(self, model: KernelModel, native: bool) -> np.ndarray:
-        """Predicted time (us) of every indexed table by ``model``, computed once per model."""
-        with self._lock:
-            hit = self._sums.get(id(model))
-        if hit is not None and hit[0] is model:
-            return hit[1]
-        per_row = model.row_times(self, native)
-        out = np.bincount(self._owner, weights=per_row[self._where], minlength=self.n_tables)
-        with self._lock:
-            self._sums[id(model)] = (model, out)
-        return out
-
-
 class KernelModel(ParamsMixin):
     """Layer time (us) from its ``LAYER_FIELDS`` row. Categorical fields are one-hot over the values
     seen in training (an unseen value is all zeros); numeric ones enter as logs, channel counts also as
-    their power-of-two divisibility (``_pow2``).
+    their power-of-two divisibility (``pow2``).
 
     The trees fit log(time per MAC) (``TARGET``): a forest is piecewise constant in its inputs, so
     fitting log(time) directly gives two layers in one leaf the same time whatever their MACs, and a
@@ -296,13 +189,9 @@ class KernelModel(ParamsMixin):
         import pandas as pd
 
         if index is not None:
-            return pd.DataFrame({name: index.column(name) for name in self._column_names()})
-        by = _fields(rows)
-        return pd.DataFrame({name: _encode(name, by) for name in self._column_names()})
-
-    def _column_names(self) -> list[str]:
-        return ([f"l_log_{f}" for f in _LOGS] + ["l_log_macs_per_position"] + [f"l_pow2_{f}" for f in ("c_out", "c_in")]
-                + [f"l_{f}" for f in _NUMERIC] + [f"l_{f}={v}" for f in _CATEGORICAL for v in self.vocab_[f]])
+            return pd.DataFrame({name: index.column(name) for name in column_names(self.vocab_)})
+        by = fields(rows)
+        return pd.DataFrame({name: encode(name, by) for name in column_names(self.vocab_)})
 
     def fit(self, rows: list, us, groups=None) -> KernelModel:
         """``rows``: layer rows (``LAYER_FIELDS``); ``us``: their measured times (0 where the profiler
@@ -321,12 +210,12 @@ class KernelModel(ParamsMixin):
                 p = p / p.sum()
             idx = np.sort(np.random.default_rng(0).choice(idx, self.max_layers, replace=False, p=p))
         rows, us = [rows[i] for i in idx], us[idx]
-        self.vocab_ = {f: sorted({str(r[i]) for r in rows}) for i, f in enumerate(_CATEGORICAL)}
+        self.vocab_ = {f: sorted({str(r[i]) for r in rows}) for i, f in enumerate(CATEGORICAL)}
         self.n_layers_ = len(rows)
         self.target_ = self.TARGET
         self.booster_ = None
         if len(rows) >= self.min_layers:
-            X = self._matrix([_row(r) for r in rows])
+            X = self._matrix([normalise_row(r) for r in rows])
             params = {"max_depth": 6, "n_estimators": 100, "learning_rate": 0.15, **(self.xgb_params or {})}
             self.booster_ = fit_booster(X, np.log(us) - X["l_log_macs"].to_numpy(), params)
         return self
@@ -371,7 +260,7 @@ class KernelModel(ParamsMixin):
         if slots is not None:
             sums = index.sums(self, native)
             return np.where(slots >= 0, sums[np.maximum(slots, 0)] if len(sums) else np.nan, np.nan)
-        tables = [None if t is None else t if isinstance(t, tuple) else tuple(_row(r) for r in t) for t in tables]
+        tables = [None if t is None else t if isinstance(t, tuple) else tuple(normalise_row(r) for r in t) for t in tables]
         index: dict = {}
         slots = [-1 if t is None else index.setdefault(t, len(index)) for t in tables]
         rows: dict = {}

@@ -1,0 +1,135 @@
+"""Layer rows as the layer-time model reads them: the fields of a row (``LAYER_FIELDS``), their
+encoding into input columns, and ``LayerIndex``, the distinct rows of a training frame's layer tables
+encoded once for every fold (``advisor.predictors.kernels``).
+"""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from advisor.predictors.kernels import KernelModel
+
+LAYER_FIELDS = ("kind", "op", "verdict", "category", "ok8", "ok16", "macs", "c_out", "c_in", "positions", "window")
+CATEGORICAL = LAYER_FIELDS[:4]  # one-hot encoded; the rest are numbers
+NUMERIC = ("ok8", "ok16")
+LOGS = ("macs", "c_out", "c_in", "positions", "window")
+POW2_CAP = 6  # channel counts divisible by 2, 4, ..., 64
+
+
+def pow2(values) -> np.ndarray:
+    """How many times 2 divides each (rounded, >= 1) value, at most ``POW2_CAP``: vector kernels take
+    channels in blocks of 4/8/16, and a count off those blocks falls to a slower path. Measured on the
+    host (``benchmarks/layer_times.py``): depthwise convolutions whose channels are not a multiple of 8
+    take a median 0.073 ns per MAC when they are a multiple of 4 (646 layers; 0.067 for multiples of 8),
+    0.55 when odd or twice odd (605 layers)."""
+    c = np.maximum(np.round(np.asarray(values, float)).astype(np.int64), 1)
+    out = np.zeros(len(c))
+    for k in range(1, POW2_CAP + 1):
+        out += c % (1 << k) == 0
+    return out
+
+
+def normalise_row(r) -> tuple:
+    """A layer row with its categorical fields as str and the rest as float (ValueError if not one)."""
+    if not isinstance(r, (list, tuple)) or len(r) != len(LAYER_FIELDS):
+        raise ValueError("not a layer row")
+    c = len(CATEGORICAL)
+    return tuple(str(v) for v in r[:c]) + tuple(float(v) for v in r[c:])
+
+
+def fields(rows: list) -> dict:
+    """Normalised layer rows as one tuple of values per ``LAYER_FIELDS`` name."""
+    return dict(zip(LAYER_FIELDS, list(zip(*rows, strict=True)) if rows else [()] * len(LAYER_FIELDS), strict=True))
+
+
+def encode(name: str, by: dict) -> np.ndarray:
+    """One input column of ``KernelModel`` (named as in ``column_names``) from the rows' fields ``by``:
+    numbers as logs, channel counts also as their power-of-two divisibility, categories one-hot."""
+    if name.startswith("l_log_"):
+        f = name[len("l_log_"):]
+        if f == "macs_per_position":
+            return encode("l_log_macs", by) - encode("l_log_positions", by)
+        return np.log(np.maximum(np.asarray(by[f], float), 1.0))
+    if name.startswith("l_pow2_"):
+        return pow2(by[name[len("l_pow2_"):]])
+    field, eq, value = name[2:].partition("=")
+    if eq:
+        return (np.asarray(by[field], object) == value).astype(float)
+    return np.asarray(by[field], float)
+
+
+def column_names(vocab: dict) -> list[str]:
+    """The input columns of the layer-time model for categorical vocabularies ``vocab`` (field -> values)."""
+    return ([f"l_log_{f}" for f in LOGS] + ["l_log_macs_per_position"] + [f"l_pow2_{f}" for f in ("c_out", "c_in")]
+            + [f"l_{f}" for f in NUMERIC] + [f"l_{f}={v}" for f in CATEGORICAL for v in vocab[f]])
+
+
+class LayerIndex:
+    """The distinct layer rows of many layer tables (a training frame's ``k_layers0`` / ``k_layers1``),
+    each table as indices into them, and their encoded columns: built once per training run, so that
+    the layer-time model of each fold prices every distinct row once and sums the tables by index,
+    instead of hashing every nested row and encoding the rows again in every fold and call.
+
+    Tables are recognised by identity (the frame's own objects, kept referenced here); ``slots`` is
+    None for a list holding any other table, and ``KernelModel.totals`` then prices it the plain way."""
+
+    def __init__(self, tables):
+        content: dict = {}
+        rows: dict = {}
+        owner, where = [], []
+        self._slot_of = {}
+        self._tables = []  # keeps every indexed table alive, so its id stays its own
+        for t in tables:
+            if t is None or id(t) in self._slot_of:
+                continue
+            key = t if isinstance(t, tuple) else tuple(normalise_row(r) for r in t)
+            slot = content.get(key)
+            if slot is None:
+                slot = content[key] = len(content)
+                owner += [slot] * len(key)
+                where += [rows.setdefault(r, len(rows)) for r in key]
+            self._slot_of[id(t)] = slot
+            self._tables.append(t)
+        self.rows = list(rows)
+        self.n_tables = len(content)
+        self._owner, self._where = np.array(owner, int), np.array(where, int)
+        self._columns: dict = {}
+        self._sums: dict = {}
+        self._lock = threading.Lock()
+
+    def slots(self, tables) -> np.ndarray | None:
+        """Each table's slot (-1 for None), or None if any table is not one of the indexed objects."""
+        out = np.empty(len(tables), int)
+        for i, t in enumerate(tables):
+            if t is None:
+                out[i] = -1
+                continue
+            slot = self._slot_of.get(id(t))
+            if slot is None:
+                return None
+            out[i] = slot
+        return out
+
+    def column(self, name: str) -> np.ndarray:
+        """One encoded input column (``KernelModel``) of all rows, computed once."""
+        with self._lock:
+            if name not in self._columns:
+                if "fields" not in self._columns:
+                    self._columns["fields"] = fields(self.rows)
+                self._columns[name] = encode(name, self._columns["fields"])
+            return self._columns[name]
+
+    def sums(self, model: KernelModel, native: bool) -> np.ndarray:
+        """Predicted time (us) of every indexed table by ``model``, computed once per model."""
+        with self._lock:
+            hit = self._sums.get(id(model))
+        if hit is not None and hit[0] is model:
+            return hit[1]
+        per_row = model.row_times(self, native)
+        out = np.bincount(self._owner, weights=per_row[self._where], minlength=self.n_tables)
+        with self._lock:
+            self._sums[id(model)] = (model, out)
+        return out
