@@ -10,7 +10,7 @@ import pytest
 
 from advisor.compression import get_setting
 from advisor.modelio import from_proto
-from advisor.predictors.priors import CostLatencyPrior, CostModelPrior
+from advisor.predictors.cost_priors import CostLatencyPrior, CostModelPrior
 from advisor.predictors.structure import (
     ALL_COLUMNS,
     QUANTITIES,
@@ -111,7 +111,7 @@ def test_cost_prior_weights_rows():
 def test_kernel_cost_prior_prices_the_work_outside_the_layers():
     """Layer times (``q*_kern_us``) plus elements, de-quantized weights and nodes priced in us: the
     weight-only case the layer rows cannot see (same MAC layers, weights de-quantized every run)."""
-    from advisor.predictors.priors import KernelCostPrior
+    from advisor.predictors.cost_priors import KernelCostPrior
 
     rng = np.random.default_rng(5)
 

@@ -7,7 +7,7 @@ they cannot say that a 3-channel first convolution at 128x128 costs far more per
 one at 16x16, or that halving the channels of one layer saves more than of another. A per-layer
 regressor, trained on layers of the training families measured by the runtime's own node profiler,
 can. Its predicted MAC time of a variant over the original's (``x_log_kern``) is a tree input; the two
-times plus the work outside the MAC layers, priced by ``priors.KernelCostPrior``, make most of the
+times plus the work outside the MAC layers, priced by ``cost_priors.KernelCostPrior``, make most of the
 ratio model's prior (``models.KERN_WEIGHT``; the op-level cost model has the rest).
 Its predicted MAC time of the original (``x_log_kern_ms``, ``suite.baseline_inputs``), shifted onto the
 measured scale, is likewise half of the uncompressed-latency model's prior.

@@ -23,13 +23,8 @@ from advisor.predictors.base import (
     check_fitted,
     fit_booster,
 )
-from advisor.predictors.priors import (
-    AmdahlRatioPrior,
-    CostLatencyPrior,
-    CostModelPrior,
-    KernelCostPrior,
-    RooflinePrior,
-)
+from advisor.predictors.cost_priors import CostLatencyPrior, CostModelPrior, KernelCostPrior
+from advisor.predictors.priors import AmdahlRatioPrior, RooflinePrior
 from advisor.predictors.structure import is_structure_column
 
 
@@ -87,7 +82,7 @@ class BaselineLatencyModel(_LogScale, ParamsMixin):
         Xa = X[self.feature_names_in_].copy()
         Xa["x_log_roofline_ms"] = np.log(self.roofline_.predict(X))
         # Where the rows carry structure, the prior is the geometric mean of the roofline and the
-        # op-level cost model (priors.CostLatencyPrior). The cost model alone prices kinds of op it saw
+        # op-level cost model (cost_priors.CostLatencyPrior). The cost model alone prices kinds of op it saw
         # in one family only (batch-1 fully connected layers, attention) and, that family held out,
         # missed it by up to 40%; the mean keeps most of its gain (median error 17% -> 14.5%, families
         # held out) with intervals that still cover.

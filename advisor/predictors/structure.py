@@ -137,7 +137,7 @@ def relative(base: dict, var: dict) -> dict:
     return {k: float(v) for k, v in out.items()}
 
 
-# Op-level quantities of one graph that an additive cost model prices (``priors.CostModelPrior``).
+# Op-level quantities of one graph that an additive cost model prices (``cost_priors.CostModelPrior``).
 # Float Conv MACs are split by channel alignment and by output width: GEMM kernels lose efficiency on
 # narrow outputs, so halving the channels of a 24-channel layer does not halve its time.
 _WIDTHS = ((16, "n16"), (32, "n32"), (64, "n64"))

@@ -139,7 +139,7 @@ def baseline_inputs(X, frame, kernel: KernelModel | None, native: bool = False, 
 def ratio_inputs(X, frame, kernel: KernelModel | None, native: bool = False, layers: LayerIndex | None = None):
     """The ratio model's inputs: ``X`` plus, with a layer-time model, ``x_log_kern`` (log of the predicted
     MAC-layer time of the variant over the original's; NaN where a row has no layer rows) and the two
-    times themselves (us, ``q0_kern_us`` / ``q1_kern_us``: inputs of ``priors.KernelCostPrior``, not of
+    times themselves (us, ``q0_kern_us`` / ``q1_kern_us``: inputs of ``cost_priors.KernelCostPrior``, not of
     the trees). ``native``: layer times by xgboost's predictor (training; ``KernelModel.totals``)."""
     if kernel is None:
         return X
