@@ -47,19 +47,23 @@ class CostModelPrior(ParamsMixin):
 
         return [k for k in QUANTITIES if k not in self.MERGE]
 
-    def _matrices(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """(q0, q1) over ``_kinds()`` (merged kinds added to their target); NaN without the columns."""
+    def _columns(self) -> list[str]:
+        """The quantities read from the frame (``q0_<name>`` / ``q1_<name>``), each added to its kind."""
         from advisor.predictors.structure import QUANTITIES
 
-        kinds = self._kinds()
+        return list(QUANTITIES)
+
+    def _matrices(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """(q0, q1) over ``_kinds()`` (merged kinds added to their target); NaN without the columns."""
+        kinds, names = self._kinds(), self._columns()
 
         def block(prefix):
-            cols = [f"{prefix}{k}" for k in QUANTITIES]
+            cols = [f"{prefix}{k}" for k in names]
             if not set(cols) <= set(X.columns):
                 return np.full((len(X), len(kinds)), np.nan)
             raw = X[cols].to_numpy(float)
             out = np.zeros((len(X), len(kinds)))
-            for j, k in enumerate(QUANTITIES):
+            for j, k in enumerate(names):
                 out[:, kinds.index(self.MERGE.get(k, k))] += raw[:, j]
             return out
 
@@ -185,21 +189,8 @@ class KernelCostPrior(CostModelPrior):
     def _kinds(self) -> list[str]:
         return list(self.KINDS)
 
-    def _matrices(self, X):
-        kinds = self._kinds()
-
-        def block(prefix):
-            names = kinds + list(self.MERGE)
-            cols = [f"{prefix}{k}" for k in names]
-            if not set(cols) <= set(X.columns):
-                return np.full((len(X), len(kinds)), np.nan)
-            raw = X[cols].to_numpy(float)
-            out = np.zeros((len(X), len(kinds)))
-            for j, k in enumerate(names):
-                out[:, kinds.index(self.MERGE.get(k, k))] += raw[:, j]
-            return out
-
-        return block("q0_"), block("q1_")
+    def _columns(self) -> list[str]:
+        return list(self.KINDS) + list(self.MERGE)
 
     @staticmethod
     def _group(name: str) -> int:
