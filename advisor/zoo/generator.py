@@ -1,4 +1,4 @@
-"""Generated networks: a few hundred seeded architectures across seventeen families, for training
+"""Generated networks: a few hundred seeded architectures across eighteen families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from advisor.zoo import generator_space as seq
 from advisor.zoo import generator_space_cnn as cnn
+from advisor.zoo import generator_space_hybrid as hyb
 from advisor.zoo import generator_space_tcn as tcn
 from advisor.zoo.catalog import ZooEntry
 from advisor.zoo.generator_space import Draw
@@ -61,6 +62,7 @@ FAMILIES: dict[str, Family] = {
     "mixer": Family(seq.sample_mixer, seq.estimate_mixer, seq.describe_mixer, (4e6, 150e6)),
     "autoencoder": Family(seq.sample_autoencoder, seq.estimate_autoencoder, seq.describe_autoencoder, (0.1e6, 4e6)),
     "tcn": Family(tcn.sample_tcn, tcn.estimate_tcn, tcn.describe_tcn, (1e6, 60e6)),
+    "hybrid": Family(hyb.sample_hybrid, hyb.estimate_hybrid, hyb.describe_hybrid, (5e6, 120e6)),
 }
 
 
@@ -138,6 +140,8 @@ def build_network(family: str, params: dict) -> tuple:
         from advisor.zoo.generator_blocks_cnn import make
     elif family == "tcn":
         from advisor.zoo.generator_blocks_tcn import make
+    elif family == "hybrid":
+        from advisor.zoo.generator_blocks_hybrid import make
     else:
         from advisor.zoo.generator_blocks_seq import make
     threads = torch.get_num_threads()
