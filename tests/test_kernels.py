@@ -167,6 +167,23 @@ def test_layer_index_prices_like_the_plain_path():
                        rtol=0.1)
 
 
+def test_fit_from_the_layer_index_is_the_same_model():
+    """Fitting on a ``LayerIndex``'s encoded rows (training's folds) gives the very trees ``fit`` does."""
+    rng = np.random.default_rng(5)
+    rows, us = _rows(900, rng)
+    norm = [tuple(r) for r in rows]
+    tables = [tuple(norm[i:i + 9]) for i in range(0, 900, 9)]
+    tables[7] = tables[3]  # a table seen twice keeps its place in the sample
+    index = LayerIndex(tables)
+    flat_rows = [r for t in tables for r in t]
+    times = [float(us[norm.index(r)]) for r in flat_rows]
+    groups = ["a" if i % 3 else "b" for i in range(len(flat_rows))]
+    plain = KernelModel(max_layers=500).fit(flat_rows, times, groups)
+    fast = KernelModel(max_layers=500).fit_indexed(index, index.row_ids(index.slots(tables)), times, groups)
+    assert fast.vocab_ == plain.vocab_ and fast.n_layers_ == plain.n_layers_ == 500
+    assert fast.booster_.raw == plain.booster_.raw
+
+
 def test_channel_divisibility():
     assert list(pow2([1, 2, 3, 12, 56, 64, 128, 87, 0.0, 96.2])) == [0, 1, 0, 2, 3, 6, 6, 0, 0, 5]
 

@@ -183,13 +183,14 @@ class KernelModel(ParamsMixin):
         self.max_layers = max_layers  # a seeded sample of at most this many layers is fitted (training time)
         self.xgb_params = xgb_params
 
-    def _matrix(self, rows: list | None, index: LayerIndex | None = None):
-        """The encoded ``rows`` (normalised layer rows), or every row of ``index`` (its columns are
-        encoded once and shared by the models of all folds)."""
+    def _matrix(self, rows: list | None, index: LayerIndex | None = None, ids=None):
+        """The encoded ``rows`` (normalised layer rows), or the rows ``ids`` (default: all) of ``index``
+        (its columns are encoded once and shared by the models of all folds)."""
         import pandas as pd
 
         if index is not None:
-            return pd.DataFrame({name: index.column(name) for name in column_names(self.vocab_)})
+            return pd.DataFrame({name: index.column(name) if ids is None else index.column(name)[ids]
+                                 for name in column_names(self.vocab_)})
         by = fields(rows)
         return pd.DataFrame({name: encode(name, by) for name in column_names(self.vocab_)})
 
@@ -199,8 +200,24 @@ class KernelModel(ParamsMixin):
         family, when known: the sample of ``max_layers`` then draws every family's layers alike (a
         family of wide networks with many layers would otherwise set the prices)."""
         us = np.asarray(us, float)
-        keep = np.isfinite(us) & (us > 0.5)
-        idx = np.flatnonzero(keep)
+        idx = self._sample(us, groups)
+        rows = [normalise_row(rows[i]) for i in idx]
+        self.vocab_ = {f: sorted({r[i] for r in rows}) for i, f in enumerate(CATEGORICAL)}
+        return self._fit_trees(lambda: self._matrix(rows), us[idx])
+
+    def fit_indexed(self, index: LayerIndex, row_ids: np.ndarray, us, groups=None) -> KernelModel:
+        """``fit`` on the rows ``row_ids`` of ``index`` (a training run's ``LayerIndex``; ids in the order
+        ``fit`` would get the rows): the same model, without normalising and encoding the rows again."""
+        us = np.asarray(us, float)
+        idx = self._sample(us, groups)
+        ids = np.asarray(row_ids, int)[idx]
+        cats = {f: index.column_values(f) for f in CATEGORICAL}
+        self.vocab_ = {f: sorted({cats[f][i] for i in ids}) for f in CATEGORICAL}
+        return self._fit_trees(lambda: self._matrix(None, index, ids), us[idx])
+
+    def _sample(self, us: np.ndarray, groups) -> np.ndarray:
+        """Positions of the layers fitted: those with a time, at most ``max_layers`` of them (seeded)."""
+        idx = np.flatnonzero(np.isfinite(us) & (us > 0.5))
         if len(idx) > self.max_layers:
             p = None
             if groups is not None:
@@ -209,13 +226,14 @@ class KernelModel(ParamsMixin):
                 p = 1.0 / cnt[inv]
                 p = p / p.sum()
             idx = np.sort(np.random.default_rng(0).choice(idx, self.max_layers, replace=False, p=p))
-        rows, us = [rows[i] for i in idx], us[idx]
-        self.vocab_ = {f: sorted({str(r[i]) for r in rows}) for i, f in enumerate(CATEGORICAL)}
-        self.n_layers_ = len(rows)
+        return idx
+
+    def _fit_trees(self, matrix, us: np.ndarray) -> KernelModel:
+        self.n_layers_ = len(us)
         self.target_ = self.TARGET
         self.booster_ = None
-        if len(rows) >= self.min_layers:
-            X = self._matrix([normalise_row(r) for r in rows])
+        if len(us) >= self.min_layers:
+            X = matrix()
             params = {"max_depth": 6, "n_estimators": 100, "learning_rate": 0.15, **(self.xgb_params or {})}
             self.booster_ = fit_booster(X, np.log(us) - X["l_log_macs"].to_numpy(), params)
         return self

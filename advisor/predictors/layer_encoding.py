@@ -96,6 +96,8 @@ class LayerIndex:
         self.rows = list(rows)
         self.n_tables = len(content)
         self._owner, self._where = np.array(owner, int), np.array(where, int)
+        # a slot's rows are contiguous in ``_where``: from _start[slot] to _start[slot + 1]
+        self._start = np.searchsorted(self._owner, np.arange(self.n_tables + 1))
         self._columns: dict = {}
         self._sums: dict = {}
         self._lock = threading.Lock()
@@ -113,13 +115,27 @@ class LayerIndex:
             out[i] = slot
         return out
 
+    def row_ids(self, slots) -> np.ndarray:
+        """The row ids of the tables in ``slots`` (each >= 0), concatenated in order."""
+        parts = [self._where[self._start[s]:self._start[s + 1]] for s in slots]
+        return np.concatenate(parts) if parts else np.zeros(0, int)
+
+    def _fields(self) -> dict:
+        with self._lock:
+            if "fields" not in self._columns:
+                self._columns["fields"] = fields(self.rows)
+            return self._columns["fields"]
+
+    def column_values(self, field: str) -> tuple:
+        """One ``LAYER_FIELDS`` field of all rows, as stored."""
+        return self._fields()[field]
+
     def column(self, name: str) -> np.ndarray:
         """One encoded input column (``KernelModel``) of all rows, computed once."""
+        by = self._fields()
         with self._lock:
             if name not in self._columns:
-                if "fields" not in self._columns:
-                    self._columns["fields"] = fields(self.rows)
-                self._columns[name] = encode(name, self._columns["fields"])
+                self._columns[name] = encode(name, by)
             return self._columns[name]
 
     def sums(self, model: KernelModel, native: bool) -> np.ndarray:
