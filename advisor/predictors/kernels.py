@@ -163,6 +163,13 @@ def layer_columns(structures: list) -> dict:
             "k_layers1": [layers_of(st, "layers1") for st in structures]}
 
 
+def log_ratio_of(t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+    """log(t1 / t0) of predicted times, NaN where either is not a positive finite number."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(t1 / t0)
+    return np.where((t0 > 0) & (t1 > 0) & np.isfinite(out), out, np.nan)
+
+
 class KernelModel(ParamsMixin):
     """Layer time (us) from its ``LAYER_FIELDS`` row. Categorical fields are one-hot over the values
     seen in training (an unseen value is all zeros); numeric ones enter as logs, channel counts also as
@@ -254,10 +261,7 @@ class KernelModel(ParamsMixin):
                    index: LayerIndex | None = None) -> np.ndarray:
         """``log_ratio`` of each pair, with every distinct layer table predicted once, in one batch
         (``native``, ``index``: see ``totals``)."""
-        t0, t1 = self.totals(list(layers0) + list(layers1), native, index).reshape(2, -1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.log(t1 / t0)
-        return np.where((t0 > 0) & (t1 > 0) & np.isfinite(out), out, np.nan)
+        return log_ratio_of(*self.totals(list(layers0) + list(layers1), native, index).reshape(2, -1))
 
     def row_times(self, index: LayerIndex, native: bool = False) -> np.ndarray:
         """Predicted time (us) of every row of ``index``."""
@@ -275,24 +279,11 @@ class KernelModel(ParamsMixin):
         if not self.usable:
             return np.full(n, np.nan)
         slots = index.slots(tables) if index is not None else None
-        if slots is not None:
-            sums = index.sums(self, native)
-            return np.where(slots >= 0, sums[np.maximum(slots, 0)] if len(sums) else np.nan, np.nan)
-        tables = [None if t is None else t if isinstance(t, tuple) else tuple(normalise_row(r) for r in t) for t in tables]
-        index: dict = {}
-        slots = [-1 if t is None else index.setdefault(t, len(index)) for t in tables]
-        rows: dict = {}
-        owner, where = [], []
-        for i, table in enumerate(index):
-            owner += [i] * len(table)
-            where += [rows.setdefault(r, len(rows)) for r in table]
-        sums = np.zeros(len(index))
-        if rows:
-            M = self._matrix(list(rows))
-            offset = M["l_log_macs"].to_numpy() if self.target_ == self.TARGET else 0.0
-            per_row = np.exp(booster_predict(self.booster_, M, native) + offset)
-            sums = np.bincount(np.array(owner, int), weights=per_row[np.array(where, int)], minlength=len(index))
-        return np.array([sums[i] if i >= 0 else np.nan for i in slots])
+        if slots is None:  # tables of no training run: index this call's (each distinct one priced once)
+            index = LayerIndex(tables)
+            slots = index.slots(tables)
+        sums = index.sums(self, native)
+        return np.where(slots >= 0, sums[np.maximum(slots, 0)] if len(sums) else np.nan, np.nan)
 
     def to_bundle(self) -> tuple[dict, bytes | None]:
         check_fitted(self, "vocab_")

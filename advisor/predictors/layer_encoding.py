@@ -144,7 +144,7 @@ class LayerIndex:
             hit = self._sums.get(id(model))
         if hit is not None and hit[0] is model:
             return hit[1]
-        per_row = model.row_times(self, native)
+        per_row = model.row_times(self, native) if self.rows else np.zeros(0)
         out = np.bincount(self._owner, weights=per_row[self._where], minlength=self.n_tables)
         with self._lock:
             self._sums[id(model)] = (model, out)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor.predictors.encoding import SettingEncoder, design_matrix, model_matrix
-from advisor.predictors.kernels import KernelModel, LayerIndex
+from advisor.predictors.kernels import KernelModel, LayerIndex, log_ratio_of
 from advisor.predictors.models import (
     AccuracyDropModel,
     BaselineLatencyModel,
@@ -148,10 +148,7 @@ def ratio_inputs(X, frame, kernel: KernelModel | None, native: bool = False, lay
     X = X.copy()
     if "k_layers0" in frame.columns:
         t0, t1 = kernel.totals(list(frame["k_layers0"]) + list(frame["k_layers1"]), native, layers).reshape(2, -1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lr = np.log(t1 / t0)
-        X["x_log_kern"] = np.where((t0 > 0) & (t1 > 0) & np.isfinite(lr), lr, np.nan)
-        X["q0_kern_us"], X["q1_kern_us"] = t0, t1
+        X["x_log_kern"], X["q0_kern_us"], X["q1_kern_us"] = log_ratio_of(t0, t1), t0, t1
     else:
         X["x_log_kern"] = np.nan
     return X
