@@ -64,12 +64,15 @@ class Trees:
     evaluator ``advisor.predictors.treeeval`` -- so loading a bundle and predicting never import
     xgboost, and a model predicts identically before and after a save/load round trip."""
 
-    def __init__(self, raw: bytes):
+    def __init__(self, raw: bytes, booster=None):
+        """``booster``: the xgboost Booster ``raw`` was saved from, when fitted in this process (kept for
+        ``predict(native=True)``, which otherwise loads one from ``raw``)."""
         from advisor.predictors.treeeval import JsonForest
 
         self.raw = bytes(raw)
         self.forest = JsonForest(self.raw)
         self.feature_names = list(self.forest.feature_names)
+        self._booster = booster
 
     def predict(self, X, native: bool = False) -> np.ndarray:
         """Predictions for the rows of frame ``X`` (columns in the forest's order). ``native``: by
@@ -79,7 +82,7 @@ class Trees:
         A = X[self.feature_names].to_numpy(np.float32)
         if not native:
             return self.forest.predict(A).astype(np.float64)
-        if getattr(self, "_booster", None) is None:
+        if self._booster is None:
             import xgboost as xgb
 
             self._booster = xgb.Booster(params={"nthread": 1}, model_file=bytearray(self.raw))
@@ -99,7 +102,7 @@ def fit_booster(X, y: np.ndarray, params: dict, sample_weight=None) -> Trees:
     dtrain = xgb.DMatrix(X.to_numpy(np.float32), label=np.asarray(y, float), weight=sample_weight)
     booster = xgb.train(p, dtrain, num_boost_round=n_rounds)
     booster.feature_names = list(X.columns)
-    return Trees(bytes(booster.save_raw(raw_format="json")))
+    return Trees(bytes(booster.save_raw(raw_format="json")), booster)
 
 
 def booster_predict(trees: Trees, X, native: bool = False) -> np.ndarray:
