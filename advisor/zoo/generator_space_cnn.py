@@ -138,6 +138,18 @@ def estimate_residual(p: dict) -> tuple[int, int]:
     return t.result()
 
 
+def inverted_residual(t: Tally, hw: int, cin: int, cout: int, k: int, stride: int, p: dict) -> int:
+    """Tally one ``generator_blocks_cnn.InvertedResidual`` (``p``: its expansion and SE ratio) on an
+    ``hw`` x ``hw`` map; returns the side of its output."""
+    e, ho = expanded_width(cin, p["expansion"]), _up(hw, stride)
+    t.conv(hw, cin, e, 1)
+    t.conv(ho, e, e, k, groups=e)
+    if p["se_ratio"]:
+        _se(t, e, se_width(cin, p["se_ratio"]))
+    t.conv(ho, e, cout, 1)
+    return ho
+
+
 def _se(t: Tally, c: int, squeeze: int) -> None:
     t.conv(1, c, squeeze, 1)
     t.conv(1, squeeze, c, 1)
@@ -182,17 +194,13 @@ def estimate_depthwise(p: dict) -> tuple[int, int]:
     cin = p["stem_width"]
     for w, n, s, k in zip(p["widths"], p["blocks"], p["strides"], p["kernels"], strict=True):
         for j in range(n):
-            ho = _up(hw, s if j == 0 else 1)
+            stride = s if j == 0 else 1
             if p["version"] == "v1":
+                ho = _up(hw, stride)
                 t.conv(ho, cin, cin, k, groups=cin)
                 t.conv(ho, cin, w, 1)
             else:
-                e = expanded_width(cin, p["expansion"])
-                t.conv(hw, cin, e, 1)
-                t.conv(ho, e, e, k, groups=e)
-                if p["se_ratio"]:
-                    _se(t, e, se_width(cin, p["se_ratio"]))
-                t.conv(ho, e, w, 1)
+                ho = inverted_residual(t, hw, cin, w, k, stride, p)
             cin, hw = w, ho
     if p["last_width"]:
         t.conv(hw, cin, p["last_width"], 1)

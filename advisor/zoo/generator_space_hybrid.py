@@ -10,7 +10,7 @@ layers of one batch-1 inference. The stem and the first block of every stage hav
 from __future__ import annotations
 
 from advisor.zoo.generator_space import Draw, Tally, _encoder_layers, ch, classes
-from advisor.zoo.generator_space_cnn import _up, expanded_width
+from advisor.zoo.generator_space_cnn import _up, inverted_residual
 
 
 def hybrid_grid(p: dict) -> int:
@@ -47,11 +47,7 @@ def estimate_hybrid(p: dict) -> tuple[int, int]:
     cin = p["stem_width"]
     for w, n, k in zip(p["widths"], p["blocks"], p["kernels"], strict=True):
         for j in range(n):
-            e, ho = expanded_width(cin, p["expansion"]), _up(hw, 2 if j == 0 else 1)
-            t.conv(hw, cin, e, 1)
-            t.conv(ho, e, e, k, groups=e)
-            t.conv(ho, e, w, 1)
-            cin, hw = w, ho
+            hw, cin = inverted_residual(t, hw, cin, w, k, 2 if j == 0 else 1, p), w
     dm, seq = p["d_model"], p["seq_len"]
     t.conv(hw, cin, dm, 1)
     t.params += seq * dm + 2 * dm  # positions, final LayerNorm
