@@ -8,10 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from advisor.zoo.generator_blocks_cnn import calibrate_bn, he_init
+from advisor.zoo.generator_blocks_cnn import _ACTS, calibrate_bn, he_init
 from advisor.zoo.generator_space_tcn import block_dilations
-
-_ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
 def conv1d(cin: int, cout: int, k: int, p: dict, stride: int = 1, dilation: int = 1, groups: int = 1,
