@@ -63,6 +63,11 @@ def test_layer_times_mapping_rules():
               ["/att/MatMul/MatMulScaleFusion/", "FusedMatMul", 3.0], ["/c1/Conv_token_7", "QLinearConv", 1.0],
               ["ReorderOutput", "ReorderOutput", 5.0], ["/other/Add", "Add", 4.0], ["bad", "Add", float("nan")]]
     assert layer_times(aliases, events) == [11.0, 2.0, 3.0]
+    # nodes named after a layer's tensors but not computing its MACs belong to no layer
+    inserted = [["/r1/Relu_output_0", "Relu", 7.0], ["/c1/Conv_output_0", "DequantizeLinear", 6.0],
+                ["/fc/Gemm_output_0", "QuantizeLinear", 8.0], ["/att/MatMul_output_0", "Add", 9.0]]
+    assert layer_times(aliases, events + inserted) == [11.0, 2.0, 3.0]
+    assert layer_times(aliases, inserted) == [0.0, 0.0, 0.0]
     assert layer_times([], events) == []
     # malformed entries (records may come from anywhere) are skipped, not fatal
     junk = [None, ["/c1/Conv"], ["/c1/Conv", "Conv", "7"], ["/c1/Conv", "Conv", True], 5]

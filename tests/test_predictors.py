@@ -94,6 +94,28 @@ def test_ratio_prior_with_layer_times_round_trips(frame):
     assert not np.allclose(legacy.predict(X), est.predict(X))
 
 
+def test_baseline_prior_with_layer_times_round_trips(frame):
+    """With layer times in its inputs the uncompressed-latency model fits ``KernelLatencyPrior``; a
+    bundle keeps it, and one written before it puts the layer times on scale with one shift."""
+    import pandas as pd
+
+    X, y = _xy(BaselineLatencyModel(), frame)
+    X, y = pd.concat([X, X], ignore_index=True), np.r_[y, y]  # the priors fit from 30 networks up
+    rng = np.random.default_rng(1)
+    from advisor.predictors.structure import QUANTITIES
+
+    X = X.assign(q0_kern_us=y * 800 * np.exp(rng.normal(0, 0.1, len(X))),
+                 **{f"q0_{k}": rng.uniform(1e3, 1e6, len(X)) for k in QUANTITIES})
+    X["x_log_kern_ms"] = np.log(X["q0_kern_us"] / 1000.0)
+    est = BaselineLatencyModel(min_rows=5, xgb_params=FAST).fit(X, y)
+    assert est.kcost_.constants() is not None and "q0_kern_us" not in est.feature_names_in_
+    meta, raw = est.to_bundle()
+    again = BaselineLatencyModel.from_bundle(meta, raw)
+    assert np.array_equal(again.predict(X), est.predict(X))
+    legacy = BaselineLatencyModel.from_bundle({k: v for k, v in meta.items() if k != "kernel_cost_model"}, raw)
+    assert legacy.kcost_ is None and not np.allclose(legacy.predict(X), est.predict(X))
+
+
 def test_accuracy_model_falls_back_honestly(frame):
     var = frame[frame["setting"] != "none"]
     X = design_matrix(var, SettingEncoder(sorted(set(frame["setting"]))))

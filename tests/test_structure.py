@@ -153,6 +153,32 @@ def test_latency_cost_prior_recovers_absolute_costs():
     assert np.allclose(CostLatencyPrior.from_constants(prior.constants()).predict(X), prior.predict(X))
 
 
+def test_kernel_latency_prior_puts_layer_times_on_the_measured_scale():
+    """Uncompressed latency (ms) = s * layer time (us) + the work outside the MAC layers: ``s`` and the
+    node cost are recovered, and it predicts where the layer times alone (one scale) cannot."""
+    from advisor.predictors.cost_priors import KernelLatencyPrior
+
+    rng = np.random.default_rng(4)
+
+    def rows(n):
+        X, _ = _synthetic_rows({}, n, rng)
+        X["q0_kern_us"] = rng.uniform(1e2, 1e4, n)
+        X["q0_nodes"] = rng.uniform(5, 400, n)
+        y = 8e-4 * X["q0_kern_us"] + 2e-3 * X["q0_nodes"] + 1e-7 * X["q0_act"] + 2e-3 * X["q0_nodes_shape"]
+        return X, y.to_numpy() * np.exp(rng.normal(0, 0.01, n))
+
+    X, y = rows(400)
+    prior = KernelLatencyPrior().fit(X, y)
+    logs = prior.constants()["log_costs"]
+    assert np.exp(logs["kern_us"]) == pytest.approx(8e-4, rel=0.1) and np.exp(logs["nodes"]) == pytest.approx(2e-3, rel=0.2)
+    Xt, yt = rows(200)
+    err = np.abs(prior.predict(Xt) / yt - 1)
+    scaled = Xt["q0_kern_us"].to_numpy() * np.median(y / X["q0_kern_us"].to_numpy())
+    assert np.median(err) < 0.02 < np.median(np.abs(scaled / yt - 1))
+    assert np.allclose(KernelLatencyPrior.from_constants(prior.constants()).predict(Xt), prior.predict(Xt))
+    assert np.isnan(prior.predict(Xt.drop(columns=["q0_kern_us"]))).all()
+
+
 def test_cost_prior_without_structure_is_nan_not_a_guess():
     X = pd.DataFrame({"f_macs_total": [1e6, 2e6]})
     prior = CostModelPrior().fit(X, np.array([1.0, 0.5]))

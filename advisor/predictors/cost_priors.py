@@ -195,3 +195,12 @@ class KernelCostPrior(CostModelPrior):
     @staticmethod
     def _group(name: str) -> int:
         return 0 if name == "kern_us" else 2 if name.startswith("nodes") else 1
+
+
+class KernelLatencyPrior(KernelCostPrior, CostLatencyPrior):
+    """The uncompressed network's latency (ms) as ``s K0 + sum_k c_k q0_k``: the layer-time model's
+    MAC-layer time of the graph (us, ``q0_kern_us``, ``suite.baseline_inputs``) on the measured scale
+    plus the work outside the MAC layers (``KernelCostPrior.KINDS``), with absolute costs fitted to
+    measured baseline latencies like ``CostLatencyPrior``."""
+
+    _START = (math.log(1e-3), math.log(5e-7), math.log(5e-3))  # ms per profiled us, per element, per node

@@ -133,6 +133,7 @@ def baseline_inputs(X, frame, kernel: KernelModel | None, native: bool = False, 
         t = kernel.totals(list(frame["k_layers0"]), native, layers)
         with np.errstate(divide="ignore", invalid="ignore"):
             X["x_log_kern_ms"] = np.where(t > 0, np.log(t / 1000.0), np.nan)
+        X["q0_kern_us"] = t
     else:
         X["x_log_kern_ms"] = np.nan
     return X
