@@ -189,6 +189,30 @@ def test_fit_from_the_layer_index_is_the_same_model():
     assert fast.booster_.raw == plain.booster_.raw
 
 
+def test_dequantized_weight_convolutions_are_read_as_the_plain_kernel():
+    """A float convolution de-quantizing its weights every run is priced as the unaligned convolution it
+    runs as; depthwise ones and other kinds are read as stored. A model fitted before that (no
+    ``plain_dqw`` in its bundle) keeps reading rows as stored, with or without a training index."""
+    from advisor.predictors.kernels import plain_kernel_row
+
+    dqw = ("mac_conv_dqw", "Conv", "", "conv", 1.0, 1.0, 1e6, 48.0, 32.0, 64.0, 9.0)
+    assert plain_kernel_row(dqw) == ("mac_conv_u_n64", "Conv", "", "conv", 0.0, 0.0, 1e6, 48.0, 32.0, 64.0, 9.0)
+    for kept in (("mac_conv_dqw", "Conv", "", "conv_depthwise") + dqw[4:], ("mac_conv_a8_n64",) + dqw[1:]):
+        assert plain_kernel_row(kept) == kept
+    rng = np.random.default_rng(6)
+    rows, us = _rows(600, rng)
+    rows += [["mac_conv_u_n64", "Conv", "", "conv", 0.0, 0.0, m, 48.0, 32.0, 64.0, 9.0] for m in rng.uniform(1e4, 1e7, 300)]
+    us = np.r_[us, [r[6] / 1e3 * 3.0 for r in rows[600:]]]
+    model = KernelModel().fit(rows, us)
+    assert model.plain_dqw_ and model.total_us([dqw]) == model.total_us([plain_kernel_row(dqw)])
+    meta, raw = model.to_bundle()
+    legacy = KernelModel.from_bundle({k: v for k, v in meta.items() if k != "plain_dqw"}, raw)
+    assert KernelModel.from_bundle(meta, raw).plain_dqw_ and not legacy.plain_dqw_
+    tables = [(dqw,), (plain_kernel_row(dqw),)]
+    assert legacy.totals(tables)[0] != legacy.totals(tables)[1]  # "mac_conv_dqw" is not in its vocabulary
+    assert np.array_equal(legacy.totals(tables, False, LayerIndex(tables)), legacy.totals(tables))
+
+
 def test_channel_divisibility():
     assert list(pow2([1, 2, 3, 12, 56, 64, 128, 87, 0.0, 96.2])) == [0, 1, 0, 2, 3, 6, 6, 0, 0, 5]
 

@@ -52,6 +52,7 @@ from advisor.predictors.layer_encoding import (
     encode,
     fields,
     normalise_row,
+    plain_kernel_row,
 )
 
 LAYERS_VERSION = 1
@@ -224,7 +225,8 @@ class KernelModel(ParamsMixin):
         family of wide networks with many layers would otherwise set the prices)."""
         us = np.asarray(us, float)
         idx = self._sample(us, groups)
-        rows = [normalise_row(rows[i]) for i in idx]
+        self.plain_dqw_ = True
+        rows = [plain_kernel_row(normalise_row(rows[i])) for i in idx]
         self.vocab_ = {f: sorted({r[i] for r in rows}) for i, f in enumerate(CATEGORICAL)}
         return self._fit_trees(lambda: self._matrix(rows), us[idx])
 
@@ -233,6 +235,7 @@ class KernelModel(ParamsMixin):
         ``fit`` would get the rows): the same model, without normalising and encoding the rows again."""
         us = np.asarray(us, float)
         idx = self._sample(us, groups)
+        self.plain_dqw_ = index.plain_dqw  # the rows as the index reads them
         ids = np.asarray(row_ids, int)[idx]
         cats = {f: index.column_values(f) for f in CATEGORICAL}
         self.vocab_ = {f: sorted({cats[f][i] for i in ids}) for f in CATEGORICAL}
@@ -294,9 +297,10 @@ class KernelModel(ParamsMixin):
         n = len(tables)
         if not self.usable:
             return np.full(n, np.nan)
-        slots = index.slots(tables) if index is not None else None
+        plain = getattr(self, "plain_dqw_", False)
+        slots = index.slots(tables) if index is not None and index.plain_dqw == plain else None
         if slots is None:  # tables of no training run: index this call's (each distinct one priced once)
-            index = LayerIndex(tables)
+            index = LayerIndex(tables, plain_dqw=plain)
             slots = index.slots(tables)
         sums = index.sums(self, native)
         return np.where(slots >= 0, sums[np.maximum(slots, 0)] if len(sums) else np.nan, np.nan)
@@ -304,7 +308,8 @@ class KernelModel(ParamsMixin):
     def to_bundle(self) -> tuple[dict, bytes | None]:
         check_fitted(self, "vocab_")
         return ({"params": self.get_params(), "vocab": self.vocab_, "n_layers": self.n_layers_,
-                 "layers_version": LAYERS_VERSION, "target": self.target_},
+                 "layers_version": LAYERS_VERSION, "target": self.target_,
+                 "plain_dqw": getattr(self, "plain_dqw_", False)},
                 booster_to_json(self.booster_) if self.booster_ is not None else None)
 
     @classmethod
@@ -313,6 +318,7 @@ class KernelModel(ParamsMixin):
         est.vocab_ = {k: list(v) for k, v in meta["vocab"].items()}
         est.n_layers_ = int(meta["n_layers"])
         est.target_ = str(meta.get("target", "log_us"))  # bundles before the per-MAC target fit log(us)
+        est.plain_dqw_ = bool(meta.get("plain_dqw", False))  # bundles before it read the rows as stored
         known = meta.get("layers_version") == LAYERS_VERSION and est.target_ in ("log_us", cls.TARGET)
         est.booster_ = booster_from_json(raw) if raw is not None and known else None
         return est

@@ -221,13 +221,19 @@ def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float, kern
     if category in ("conv", "conv_depthwise", "conv_grouped") and _dq_weight(node, producers):
         return "mac_conv_dqw"
     if category == "conv":
-        width = next((name for limit, name in _WIDTHS if _c_out(node, view) < limit), "nbig")
-        return f"mac_conv_{'a16' if ok16 else 'a8' if ok8 else 'u'}_{width}"
+        return conv_kind(ok8, ok16, _c_out(node, view))
     if category in ("conv_depthwise", "conv_grouped"):
         return "mac_dw_a16" if ok16 else "mac_dw_a8" if ok8 else "mac_dw_u"
     if category == "gemm":  # one output row (batch-1 fully connected): memory-bound, priced apart
         return "mac_gemv" if _one_row(node, view) else "mac_gemm"
     return {"matmul_dynamic": "mac_mm_dyn", "recurrent": "mac_rec"}.get(category, "mac_gemm")
+
+
+def conv_kind(ok8: float, ok16: float, c_out: float) -> str:
+    """The kind of a float convolution with constant weights: channel alignment (``_aligned``) and
+    output-width bucket."""
+    width = next((name for limit, name in _WIDTHS if c_out < limit), "nbig")
+    return f"mac_conv_{'a16' if ok16 else 'a8' if ok8 else 'u'}_{width}"
 
 
 def _one_row(node, view) -> bool:
