@@ -9,8 +9,10 @@ regressor, trained on layers of the training families measured by the runtime's 
 can. Its predicted MAC time of a variant over the original's (``x_log_kern``) is a tree input; the two
 times plus the work outside the MAC layers, priced by ``cost_priors.KernelCostPrior``, make most of the
 ratio model's prior (``models.KERN_WEIGHT``; the op-level cost model has the rest).
-Its predicted MAC time of the original (``x_log_kern_ms``, ``suite.baseline_inputs``), shifted onto the
-measured scale, is likewise half of the uncompressed-latency model's prior.
+Its predicted MAC time of the original (``x_log_kern_ms`` / ``q0_kern_us``, ``suite.baseline_inputs``),
+put on the measured scale beside the work outside the MAC layers (``cost_priors.KernelLatencyPrior``),
+is likewise half of the uncompressed-latency model's prior. Rows are read through
+``layer_encoding.plain_kernel_row`` (a convolution de-quantizing its weights runs the plain kernel).
 
 The pieces:
 
