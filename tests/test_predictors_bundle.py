@@ -84,6 +84,19 @@ def test_tampered_manifest_hash_refused(copy):
     _one_line(exc, "sha256")
 
 
+@pytest.mark.parametrize("target, key, value", [("ratio", "params", None), ("ratio", "feature_names_in", 7),
+                                                ("baseline_latency", "roofline", {"bad": 1})])
+def test_hand_edited_estimator_parameters_refused(copy, target, key, value):
+    """An estimator's parameters in the manifest (not covered by the model files' hashes) that do not
+    read back give the one-line refusal with the retrain command, not an internal error."""
+    m = json.loads((copy / "manifest.json").read_text())
+    m["targets"][target]["meta"][key] = value
+    (copy / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError) as exc:
+        load_bundle(DEV, RT, copy)
+    _one_line(exc, "refused", "unreadable")
+
+
 def test_pickle_in_bundle_refused(copy):
     (copy / "model.pkl").write_bytes(b"\x80\x04N.")
     with pytest.raises(BundleError) as exc:

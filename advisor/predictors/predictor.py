@@ -176,7 +176,16 @@ def load_bundle(device: str, runtime: str, bundle_dir: str | Path | None = None)
     """The checked bundle for ``device``/``runtime`` (lookup order in ``advisor.predictors.bundle``)."""
     path = find_bundle(device, runtime, bundle_dir)
     manifest, files = read_checked(path, device, runtime)
-    return PredictorBundle(path, manifest, suite_from_files(manifest, files), _calibration(path, files))
+    try:
+        suite = suite_from_files(manifest, files)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        from advisor.predictors.bundle import BundleError, retrain_hint
+
+        raise BundleError(f"Predictor bundle '{path}' refused: its estimators' parameters in manifest.json are "
+                          f"unreadable ({type(exc).__name__}: {exc}). "
+                          + retrain_hint(manifest.get("device", device or "DEVICE"),
+                                         manifest.get("runtime", runtime or "RUNTIME"), path)) from None
+    return PredictorBundle(path, manifest, suite, _calibration(path, files))
 
 
 def _calibration(path: Path, files: dict[str, bytes]):
