@@ -415,6 +415,11 @@ def is_structure_column(name: str) -> bool:
     return name.startswith(("q0_", "q1_"))
 
 
+def tree_inputs(X) -> list[str]:
+    """The columns of frame ``X`` trees learn from: all but the raw structure quantities (the priors')."""
+    return [c for c in X.columns if not is_structure_column(c)]
+
+
 def _number(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return np.nan
