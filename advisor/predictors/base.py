@@ -46,6 +46,15 @@ class ParamsMixin:
         return f"{type(self).__name__}({args})"
 
 
+def restore(cls, meta: dict):
+    """An estimator of class ``cls`` from its bundle ``meta``: its parameters and the input columns it
+    was fitted on (``feature_names_in_``); the caller restores the rest."""
+    est = cls(**meta["params"])
+    est.feature_names_in_ = list(meta["feature_names_in"])
+    est.n_features_in_ = len(est.feature_names_in_)
+    return est
+
+
 def check_fitted(est, attr: str) -> None:
     """Raise NotFittedError unless ``est`` has the learned attribute ``attr``."""
     if not hasattr(est, attr):

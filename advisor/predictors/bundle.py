@@ -38,6 +38,11 @@ def retrain_hint(device: str, runtime: str, out: Path | None = None) -> str:
     return f"Retrain: advisor train --profiles FILE... --device {device} --runtime {runtime}{dest}"
 
 
+def refusal(path: Path, why: str, device: str, runtime: str) -> BundleError:
+    """The one-line error refusing the bundle at ``path`` because ``why``, with the retrain command."""
+    return BundleError(f"Predictor bundle '{path}' refused: {why}. " + retrain_hint(device, runtime, path))
+
+
 def user_bundle_dir(device: str, runtime: str) -> Path:
     root = os.environ.get("ADVISOR_BUNDLE_DIR") or Path.home() / ".local" / "share" / "advisor" / "bundles"
     return Path(root) / device / runtime
@@ -129,7 +134,7 @@ def read_checked(path: str | Path, device: str | None = None, runtime: str | Non
     dev, rt = manifest.get("device", device or "DEVICE"), manifest.get("runtime", runtime or "RUNTIME")
 
     def refuse(why: str) -> BundleError:
-        return BundleError(f"Predictor bundle '{path}' refused: {why}. " + retrain_hint(dev, rt, path))
+        return refusal(path, why, dev, rt)
 
     strays = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_dir() or p.suffix != ".json")
     if strays:

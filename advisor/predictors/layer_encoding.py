@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from advisor.predictors.structure import conv_kind
+
 if TYPE_CHECKING:
     from advisor.predictors.kernels import KernelModel
 
@@ -52,8 +54,6 @@ def plain_kernel_row(row: tuple) -> tuple:
     went from 76.0% to 76.8% within +-10% (18 families held out). Depthwise and grouped ones stay apart:
     they fall from the blocked kernel to the per-group one (~0.6 ns per MAC whatever their channels)."""
     if row[0] == "mac_conv_dqw" and row[3] == "conv":
-        from advisor.predictors.structure import conv_kind
-
         return (conv_kind(0.0, 0.0, row[_C_OUT]), *row[1:4], 0.0, 0.0, *row[6:])
     return row
 

@@ -22,6 +22,7 @@ from advisor.predictors.base import (
     check_columns,
     check_fitted,
     fit_booster,
+    restore,
 )
 from advisor.predictors.cost_priors import CostLatencyPrior, CostModelPrior, KernelCostPrior, KernelLatencyPrior
 from advisor.predictors.models_quality import AccuracyDropModel, FidelityLossModel
@@ -128,9 +129,7 @@ class BaselineLatencyModel(_LogScale, ParamsMixin):
 
     @classmethod
     def from_bundle(cls, meta: dict, raw: bytes | None) -> BaselineLatencyModel:
-        est = cls(**meta["params"])
-        est.feature_names_in_ = list(meta["feature_names_in"])
-        est.n_features_in_ = len(est.feature_names_in_)
+        est = restore(cls, meta)
         est.roofline_ = RooflinePrior.from_constants(meta["roofline"])
         est.cost_ = CostLatencyPrior.from_constants(meta["cost_model"]) if meta.get("cost_model") else None
         est.kern_shift_ = float(meta["kern_shift"]) if meta.get("kern_shift") is not None else None
@@ -232,9 +231,7 @@ class RatioModel(_LogScale, ParamsMixin):
 
     @classmethod
     def from_bundle(cls, meta: dict, raw: bytes | None):
-        est = cls(**meta["params"])
-        est.feature_names_in_ = list(meta["feature_names_in"])
-        est.n_features_in_ = len(est.feature_names_in_)
+        est = restore(cls, meta)
         est.fallback_ = float(meta["fallback"])
         est.prior_ = None
         if meta.get("amdahl") is not None:

@@ -15,6 +15,7 @@ from advisor.predictors.base import (
     check_columns,
     check_fitted,
     fit_booster,
+    restore,
 )
 from advisor.predictors.structure import tree_inputs as _tree_inputs
 
@@ -78,9 +79,7 @@ class AccuracyDropModel(ParamsMixin):
 
     @classmethod
     def from_bundle(cls, meta: dict, raw: bytes | None):
-        est = cls(**meta["params"])
-        est.feature_names_in_ = list(meta["feature_names_in"])
-        est.n_features_in_ = len(est.feature_names_in_)
+        est = restore(cls, meta)
         est.mode_, est.n_train_ = meta["mode"], int(meta["n_train"])
         est.setting_medians_ = {k: float(v) for k, v in meta["setting_medians"].items()}
         est.global_median_ = float(meta["global_median"])

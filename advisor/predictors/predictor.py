@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from advisor.errors import DataError
-from advisor.predictors.bundle import find_bundle, read_checked
+from advisor.predictors.bundle import find_bundle, read_checked, refusal
 from advisor.predictors.conformal import interval
 from advisor.predictors.encoding import FAMILIES, SettingEncoder
 from advisor.predictors.kernels import KernelModel
@@ -179,12 +179,9 @@ def load_bundle(device: str, runtime: str, bundle_dir: str | Path | None = None)
     try:
         suite = suite_from_files(manifest, files)
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        from advisor.predictors.bundle import BundleError, retrain_hint
-
-        raise BundleError(f"Predictor bundle '{path}' refused: its estimators' parameters in manifest.json are "
-                          f"unreadable ({type(exc).__name__}: {exc}). "
-                          + retrain_hint(manifest.get("device", device or "DEVICE"),
-                                         manifest.get("runtime", runtime or "RUNTIME"), path)) from None
+        raise refusal(path, f"its estimators' parameters in manifest.json are unreadable ({type(exc).__name__}: "
+                      f"{exc})", manifest.get("device", device or "DEVICE"),
+                      manifest.get("runtime", runtime or "RUNTIME")) from None
     return PredictorBundle(path, manifest, suite, _calibration(path, files))
 
 
