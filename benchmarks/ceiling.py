@@ -1,0 +1,120 @@
+"""How good can a latency-ratio predictor get on the host data? Two measurements that bound it.
+
+    .venv/bin/python benchmarks/ceiling.py [--groups 10] [--skip-cv]
+
+1. Repeats. ``datasets/host-cpu/repeat-variants.jsonl.gz`` re-measured 395 variant records of 31
+   networks an hour after the sweep, in new processes. Printed: the share of repeated ratios within
+   +-10% of the original, per setting; how often the repeat falls inside the original's own 95%
+   interval; and the correlation, across networks, of the repeat-minus-original differences of two
+   settings of the same network. A positive correlation between settings that run the same kernels
+   (``int8-static-pt`` / ``-pc``, ``chprune10`` / ``chprune25``) says that the measured ratios of a
+   network move together from one measuring session to the next: no feature of the graph can
+   predict that part.
+2. Networks held out instead of families. The same training and evaluation as ``advisor evaluate``,
+   but the folds are ``--groups`` random groups of networks, so every family is in every training
+   set. This is what the predictor reaches when the architecture family is not new, an upper bound
+   for the family-held-out figures (``advisor evaluate``), which the acceptance targets are set on.
+
+Prints figures; asserts nothing. Part 2 fits one suite per group (under a minute on the host).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+from host_data import HOST_DATA, REPO
+
+REPEATS = REPO / "datasets" / "host-cpu" / "repeat-variants.jsonl.gz"
+# Pairs of settings whose graphs run the same kernel kinds, and pairs that share none.
+RELATED = (("int8-static-pt", "int8-static-pc"), ("chprune25+int8-static-pc", "chprune50+int8-static-pc"),
+           ("chprune10", "chprune25"), ("wq8", "wq4"))
+UNRELATED = (("int8-static-pc", "chprune25"), ("fp16", "chprune50"), ("int8-dynamic", "wq8"))
+
+
+def _ok_ratio(rec) -> float | None:
+    r = (rec.get("ratio") or {}).get("ratio_median") if rec.get("status") == "ok" else None
+    return float(r) if r else None
+
+
+def repeats_report() -> None:
+    import pandas as pd
+
+    from profiling.records import read_records
+
+    first = {}
+    for path in HOST_DATA:
+        for rec in read_records(path):
+            if _ok_ratio(rec):
+                first.setdefault(rec["record_id"], rec)
+    rows = []
+    for rec in read_records(REPEATS):
+        a = first.get(rec["record_id"])
+        if a is None or not _ok_ratio(rec):
+            continue
+        lo, hi = (a["ratio"].get("ratio_ci95") or [np.nan, np.nan])[:2]
+        rows.append({"net": a["model"]["sha256"], "setting": a["setting"]["name"], "orig": _ok_ratio(a),
+                     "rep": _ok_ratio(rec), "inside": lo <= _ok_ratio(rec) <= hi})
+    d = pd.DataFrame(rows)
+    d["diff"] = np.log(d["rep"] / d["orig"])
+    d["within"] = np.abs(d["rep"] / d["orig"] - 1.0) <= 0.1
+    print(f"1. repeats: {len(d)} variant ratios of {d['net'].nunique()} networks measured again in new processes")
+    print(f"   repeat within +-10% of the original: {d['within'].mean():.1%}; "
+          f"inside the original's 95% interval: {d['inside'].mean():.1%}")
+    print(f"   {'setting':26s} {'n':>3s} {'within 10%':>11s} {'median |diff|':>14s}")
+    for name, g in d.groupby("setting"):
+        print(f"   {name:26s} {len(g):3d} {g['within'].mean():10.0%} {np.median(np.abs(g['diff'])) * 100:13.1f}%")
+    wide = d.pivot_table(index="net", columns="setting", values="diff")
+    print("   correlation across networks of the repeat-minus-original log differences of two settings:")
+    for label, pairs in (("same kernels", RELATED), ("different kernels", UNRELATED)):
+        for a, b in pairs:
+            if a in wide and b in wide:
+                both = wide[[a, b]].dropna()
+                r = np.corrcoef(both[a], both[b])[0, 1] if len(both) > 2 else float("nan")
+                print(f"     {label:17s} {a:26s} {b:26s} r = {r:+.2f} ({len(both)} networks)")
+
+
+def networks_held_out(groups: int) -> None:
+    from advisor.predictors import training
+
+    sel = training.select(HOST_DATA, "host", "onnxruntime-cpu")
+    frame = sel.frame
+    nets = np.array(sorted(frame["model_sha"].unique()))
+    draw = np.random.default_rng(0).integers(0, groups, len(nets))
+    family = frame["family"].to_numpy()
+    frame["family"] = frame["model_sha"].map(dict(zip(nets, [f"group-{g}" for g in draw], strict=True)))
+    rep, oof = training.evaluate_selection(sel)
+    r = rep["targets"]["ratio"]["methods"]["model"]
+    print(f"2. networks held out ({groups} random groups of networks; every family in every training set)")
+    print(f"   ratio: median error {r['median_abs_err_pct']:.2f}%, within +-10% {r['within_tol']:.1%}, "
+          f"per-network Spearman {r['spearman_median']:.3f}, 90% interval coverage {r['coverage']:.1%}")
+    var = (oof["setting"] != "none").to_numpy() & np.isfinite(oof["ratio"].to_numpy())
+    ok = np.abs(np.exp(oof["pred_log_ratio"].to_numpy()) / oof["ratio"].to_numpy() - 1.0) <= 0.1
+    res = oof[var].assign(res=oof["pred_log_ratio"][var] - np.log(oof["ratio"][var]))
+    wide = res.pivot_table(index="model_sha", columns="setting", values="res")
+    for a, b in RELATED + UNRELATED:
+        if a in wide and b in wide:
+            both = wide[[a, b]].dropna()
+            print(f"   residual correlation {a:26s} {b:26s} r = {np.corrcoef(both[a], both[b])[0, 1]:+.2f}")
+    print(f"   {'family':16s} {'within 10%':>11s}")
+    fam = family[var]
+    for name in sorted(set(fam), key=lambda f: ok[var][fam == f].mean()):
+        print(f"   {name:16s} {ok[var][fam == name].mean():10.0%}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--groups", type=int, default=10, help="random groups of networks held out in turn")
+    ap.add_argument("--skip-cv", action="store_true", help="print the repeat figures only")
+    args = ap.parse_args()
+    if args.groups < 2:
+        print(f"error: --groups must be at least 2, got {args.groups}", file=sys.stderr)
+        return 2
+    repeats_report()
+    if not args.skip_cv:
+        networks_held_out(args.groups)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
