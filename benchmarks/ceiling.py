@@ -14,6 +14,9 @@
    but the folds are ``--groups`` random groups of networks, so every family is in every training
    set. This is what the predictor reaches when the architecture family is not new, an upper bound
    for the family-held-out figures (``advisor evaluate``), which the acceptance targets are set on.
+   Also printed: how the model's residuals of related settings correlate, and its share within +-10%
+   on the repeated variants against the sweep's ratio, the repeat's and their geometric mean (whether
+   a label averaged over two sessions would turn misses into hits).
 
 Prints figures; asserts nothing. Part 2 fits one suite per group (under a minute on the host).
 """
@@ -74,6 +77,12 @@ def repeats_report() -> None:
                 print(f"     {label:17s} {a:26s} {b:26s} r = {r:+.2f} ({len(both)} networks)")
 
 
+def _repeat_ratios() -> dict:
+    from profiling.records import read_records
+
+    return {r["record_id"]: _ok_ratio(r) for r in read_records(REPEATS) if _ok_ratio(r)}
+
+
 def networks_held_out(groups: int) -> None:
     from advisor.predictors import training
 
@@ -96,6 +105,15 @@ def networks_held_out(groups: int) -> None:
         if a in wide and b in wide:
             both = wide[[a, b]].dropna()
             print(f"   residual correlation {a:26s} {b:26s} r = {np.corrcoef(both[a], both[b])[0, 1]:+.2f}")
+    again = _repeat_ratios()
+    sub = oof[var & oof["record_id"].isin(again).to_numpy()]
+    pred, first = np.exp(sub["pred_log_ratio"].to_numpy()), sub["ratio"].to_numpy()
+    second = sub["record_id"].map(again).to_numpy(float)
+    print(f"   on the {len(sub)} repeated variants, within +-10% of the sweep's ratio / the repeat's / their "
+          "geometric mean: " + " / ".join(f"{np.mean(np.abs(pred / lab - 1) <= 0.1):.1%}"
+                                          for lab in (first, second, np.sqrt(first * second)))
+          + "; median error " + " / ".join(f"{np.median(np.abs(pred / lab - 1)) * 100:.2f}%"
+                                         for lab in (first, second, np.sqrt(first * second))))
     print(f"   {'family':16s} {'within 10%':>11s}")
     fam = family[var]
     for name in sorted(set(fam), key=lambda f: ok[var][fam == f].mean()):
