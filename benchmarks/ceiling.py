@@ -40,7 +40,23 @@ def _ok_ratio(rec) -> float | None:
     return float(r) if r else None
 
 
-def repeats_report() -> None:
+def _repeat_ratios() -> dict:
+    """record id -> the repeat's ratio, for the repeated variants."""
+    from profiling.records import read_records
+
+    return {r["record_id"]: _ok_ratio(r) for r in read_records(REPEATS) if _ok_ratio(r)}
+
+
+def _correlations(wide, pairs, label: str) -> None:
+    """Print the correlation across networks (rows of ``wide``) of each pair of setting columns."""
+    for a, b in pairs:
+        if a in wide and b in wide:
+            both = wide[[a, b]].dropna()
+            r = np.corrcoef(both[a], both[b])[0, 1] if len(both) > 2 else float("nan")
+            print(f"     {label:20s} {a:26s} {b:26s} r = {r:+.2f} ({len(both)} networks)")
+
+
+def repeats_report(again: dict) -> None:
     import pandas as pd
 
     from profiling.records import read_records
@@ -51,13 +67,13 @@ def repeats_report() -> None:
             if _ok_ratio(rec):
                 first.setdefault(rec["record_id"], rec)
     rows = []
-    for rec in read_records(REPEATS):
-        a = first.get(rec["record_id"])
-        if a is None or not _ok_ratio(rec):
+    for rid, rep in again.items():
+        a = first.get(rid)
+        if a is None:
             continue
         lo, hi = (a["ratio"].get("ratio_ci95") or [np.nan, np.nan])[:2]
         rows.append({"net": a["model"]["sha256"], "setting": a["setting"]["name"], "orig": _ok_ratio(a),
-                     "rep": _ok_ratio(rec), "inside": lo <= _ok_ratio(rec) <= hi})
+                     "rep": rep, "inside": lo <= rep <= hi})
     d = pd.DataFrame(rows)
     d["diff"] = np.log(d["rep"] / d["orig"])
     d["within"] = np.abs(d["rep"] / d["orig"] - 1.0) <= 0.1
@@ -69,21 +85,11 @@ def repeats_report() -> None:
         print(f"   {name:26s} {len(g):3d} {g['within'].mean():10.0%} {np.median(np.abs(g['diff'])) * 100:13.1f}%")
     wide = d.pivot_table(index="net", columns="setting", values="diff")
     print("   correlation across networks of the repeat-minus-original log differences of two settings:")
-    for label, pairs in (("same kernels", RELATED), ("different kernels", UNRELATED)):
-        for a, b in pairs:
-            if a in wide and b in wide:
-                both = wide[[a, b]].dropna()
-                r = np.corrcoef(both[a], both[b])[0, 1] if len(both) > 2 else float("nan")
-                print(f"     {label:17s} {a:26s} {b:26s} r = {r:+.2f} ({len(both)} networks)")
+    _correlations(wide, RELATED, "same kernels")
+    _correlations(wide, UNRELATED, "different kernels")
 
 
-def _repeat_ratios() -> dict:
-    from profiling.records import read_records
-
-    return {r["record_id"]: _ok_ratio(r) for r in read_records(REPEATS) if _ok_ratio(r)}
-
-
-def networks_held_out(groups: int) -> None:
+def networks_held_out(groups: int, again: dict) -> None:
     from advisor.predictors import training
 
     sel = training.select(HOST_DATA, "host", "onnxruntime-cpu")
@@ -100,12 +106,8 @@ def networks_held_out(groups: int) -> None:
     var = (oof["setting"] != "none").to_numpy() & np.isfinite(oof["ratio"].to_numpy())
     ok = np.abs(np.exp(oof["pred_log_ratio"].to_numpy()) / oof["ratio"].to_numpy() - 1.0) <= 0.1
     res = oof[var].assign(res=oof["pred_log_ratio"][var] - np.log(oof["ratio"][var]))
-    wide = res.pivot_table(index="model_sha", columns="setting", values="res")
-    for a, b in RELATED + UNRELATED:
-        if a in wide and b in wide:
-            both = wide[[a, b]].dropna()
-            print(f"   residual correlation {a:26s} {b:26s} r = {np.corrcoef(both[a], both[b])[0, 1]:+.2f}")
-    again = _repeat_ratios()
+    print("   correlation across networks of the model's log errors on two settings:")
+    _correlations(res.pivot_table(index="model_sha", columns="setting", values="res"), RELATED + UNRELATED, "residuals")
     sub = oof[var & oof["record_id"].isin(again).to_numpy()]
     pred, first = np.exp(sub["pred_log_ratio"].to_numpy()), sub["ratio"].to_numpy()
     second = sub["record_id"].map(again).to_numpy(float)
@@ -128,9 +130,10 @@ def main() -> int:
     if args.groups < 2:
         print(f"error: --groups must be at least 2, got {args.groups}", file=sys.stderr)
         return 2
-    repeats_report()
+    again = _repeat_ratios()
+    repeats_report(again)
     if not args.skip_cv:
-        networks_held_out(args.groups)
+        networks_held_out(args.groups, again)
     return 0
 
 
