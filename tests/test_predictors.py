@@ -116,6 +116,32 @@ def test_baseline_prior_with_layer_times_round_trips(frame):
     assert legacy.kcost_ is None and not np.allclose(legacy.predict(X), est.predict(X))
 
 
+def test_baseline_trees_fade_out_beyond_the_training_range(frame):
+    """Past the slowest training network's prior, the trees' residual fades out over a factor of two,
+    so a network far larger than any trained on is priced by the prior alone; bundles keep the range,
+    and one written before it applies the residual everywhere."""
+    X, y = _xy(BaselineLatencyModel(), frame)
+    est = BaselineLatencyModel(min_rows=5, xgb_params=FAST).fit(X, y)
+    top = est.prior_max_log_ms_
+    assert top == pytest.approx(float(est._augment(X)["x_log_roofline_ms"].max()))
+    fade = BaselineLatencyModel.EXTRAPOLATION_FADE
+    assert est.trees_weight([top - 1.0, top, top + fade / 2, top + fade, top + 5.0]).tolist() == \
+        pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
+    big = X.copy()
+    scaled = [c for c in big.columns if c.startswith(("f_macs", "f_flops", "f_params", "f_weight_bytes",
+                                                       "f_activation_bytes"))]
+    big[scaled] = big[scaled] * 1e4  # ten thousand times the work: far beyond the training networks
+    prior = est._augment(big)["x_log_roofline_ms"].to_numpy()
+    assert (prior > top + fade).all()
+    assert np.array_equal(est.predict(big), prior)  # the prior alone
+    assert not np.array_equal(est.predict(X), est._augment(X)["x_log_roofline_ms"].to_numpy())  # trees inside
+    meta, raw = est.to_bundle()
+    again = BaselineLatencyModel.from_bundle(meta, raw)
+    assert again.prior_max_log_ms_ == top and np.array_equal(again.predict(big), prior)
+    legacy = BaselineLatencyModel.from_bundle({k: v for k, v in meta.items() if k != "prior_max_log_ms"}, raw)
+    assert legacy.prior_max_log_ms_ is None and not np.array_equal(legacy.predict(big), prior)
+
+
 def test_accuracy_model_falls_back_honestly(frame):
     var = frame[frame["setting"] != "none"]
     X = design_matrix(var, SettingEncoder(sorted(set(frame["setting"]))))
