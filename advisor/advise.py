@@ -123,7 +123,8 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     cands = [_candidate(n, reasons[n], rows.get(n), dev, runtime, lm, measured, size_fn, structure.get(n))
              for n in names]
     model = {"path": str(model_path), "sha256": file_sha256(model_path), "params": feats.params_total,
-             "macs": feats.macs_total, "name": Path(model_path).stem}
+             "macs": feats.macs_total, "name": Path(model_path).stem,
+             "beyond_training": (rows.get("none") or {}).get("baseline_beyond_training")}
     # No budgets here: every applicable setting is feasible, and the Pareto front is marked.
     return Prediction(model=model, device=device, runtime=runtime, bundle=_bundle_summary(bundle),
                       candidates=tuple(assess(cands, Constraints())), measured_accuracy=bool(data))
@@ -298,6 +299,11 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
                      f"{c.latency_ms_interval[1]:.3g} ms).")
     if c.notes:
         parts.append("Note: " + "; ".join(c.notes) + ".")
+    beyond = pred.model.get("beyond_training")
+    if beyond:
+        parts.append(f"This network is larger than any the bundle was trained on (its latency prior is "
+                     f"{beyond:.3g}x the slowest one's): its absolute latency rests on the physical prior (layer "
+                     "times and op costs), the trees' correction faded out; the ratios are the full model's.")
     if constraints.max_accuracy_drop_pct is None and (c.accuracy_drop_pct or 0.0) > UNBUDGETED_DROP_PP:
         parts.append(f"Warning: no accuracy budget was given, and this choice is expected to lose "
                      f"{c.accuracy_drop_pct:.1f} pp of accuracy ({c.accuracy_source or 'predicted'}); pass "

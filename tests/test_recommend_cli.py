@@ -140,3 +140,35 @@ def test_unbudgeted_accuracy_loss_and_unfused_int8_are_explained():
     assert "no accuracy budget" not in doc["recommendation"]["reason"]
     notes = {c["setting"]: " ".join(c.get("notes") or []) for c in doc["candidates"]}
     assert "cannot fuse" in notes["int8-static-pc"] and "cannot fuse" not in notes["fp16"]
+
+
+def test_a_network_past_the_training_range_is_flagged(bundle):
+    """The uncompressed latency's prior past the slowest training network's: the bundle says by how much
+    (its trees' correction fades out there) and the recommendation says so; inside the range, nothing."""
+    from advisor.advise import predict
+    from advisor.features import extract_features
+    from advisor.modelio import load_model
+    from advisor.predictors.predictor import load_bundle
+
+    b = load_bundle("host", "onnxruntime-cpu", bundle)
+    feats = extract_features(load_model(EXAMPLE)).values
+    b.suite.baseline.prior_max_log_ms_ = -20.0  # as if trained on networks far faster than ResNet-8
+    far = b.predict(feats, ["none", "fp16"])
+    assert all(r["baseline_beyond_training"] > 1e6 for r in far)
+    b.suite.baseline.prior_max_log_ms_ = 20.0
+    assert all(r["baseline_beyond_training"] is None for r in b.predict(feats, ["none", "fp16"]))
+    shipped = predict(EXAMPLE, "host")  # ResNet-8 is well inside the host data's range
+    assert shipped.model["beyond_training"] is None
+    r = runner.invoke(app, ["recommend", str(EXAMPLE), "--device", "host", "--json"])
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["model"]["beyond_training"] is None and "larger than any" not in doc["recommendation"]["reason"]
+    from dataclasses import replace
+
+    from advisor.advise import explain
+    from advisor.decision import Constraints, decide
+
+    past = replace(shipped, model={**shipped.model, "beyond_training": 8.2})
+    text = explain(decide(list(past.candidates), Constraints(), "latency", "pessimistic"), Constraints(), "latency",
+                   "pessimistic", past)
+    assert "8.2x the slowest one's" in text and "the ratios are the full model's" in text

@@ -97,6 +97,14 @@ class BaselineLatencyModel(_LogScale, ParamsMixin):
                                         sample_weight)
         return self
 
+    def prior_excess(self, X) -> np.ndarray:
+        """log(prior / the slowest training network's prior) per row (> 0: beyond the training range,
+        where ``trees_weight`` fades the trees out); NaN for bundles without a recorded range."""
+        check_fitted(self, "roofline_")
+        top = getattr(self, "prior_max_log_ms_", None)
+        prior = self._augment(X)["x_log_roofline_ms"].to_numpy(float)
+        return prior - top if top is not None else np.full(len(prior), np.nan)
+
     def trees_weight(self, log_prior_ms) -> np.ndarray:
         """Weight of the trees' residual for priors ``log_prior_ms`` (log ms): 1 up to the slowest
         training prior, then falling linearly to 0 over ``EXTRAPOLATION_FADE`` (1 without a recorded

@@ -96,7 +96,9 @@ class PredictorBundle:
         """Per setting: ``latency_ms``, ``ratio``, ``baseline_latency_ms`` (each with a nominal 90 %
         ``*_interval`` [lo, hi]), ``energy_mj`` (+ ``energy_is_estimate``), ``accuracy_drop_pct`` in
         percentage points (+ ``accuracy_source``: "predicted", None when the bundle saw no labels, or
-        "baseline" for ``none``), ``fidelity_loss`` (1 - output cosine vs the original).
+        "baseline" for ``none``), ``fidelity_loss`` (1 - output cosine vs the original), and
+        ``baseline_beyond_training``: how many times the slowest training network's the uncompressed
+        latency's prior is, where it is past them (the trees' correction fades out there), else None.
 
         ``features``: feature name -> float (``ModelFeatures.values``) of the uncompressed model.
         ``structure``: setting -> what it does to the graph (``structure.structure_all``); without it the
@@ -110,7 +112,7 @@ class PredictorBundle:
             per_row = [structure.get(s) for s in settings]
             for col, values in {**frame_columns(per_row), **layer_columns(per_row)}.items():
                 frame[col] = values
-        pred = predict_frame(self.suite, frame)
+        pred = predict_frame(self.suite, frame, report_range=True)
         fam = [self._setting_family(s) for s in settings]
         if self.calibration is not None:
             pred = self.calibration.adjust(pred, fam)
@@ -155,7 +157,11 @@ class PredictorBundle:
         energy_iv = energy_from_latency(self.suite, np.array(lat_iv), threads).tolist()
         acc_mode = self.suite.accuracy.mode_
         acc = None if is_none else _finite(p["pred_acc_pp"])
+        # How far past the training networks the uncompressed latency's prior lies (a calibrated bundle
+        # was fitted to the target's own networks, whatever the base model's range)
+        excess = float(p["base_prior_excess"]) if self.calibration is None else math.nan
         return {"setting": setting, "baseline_latency_ms": math.exp(zb), "baseline_latency_ms_interval": base_iv.tolist(),
+                "baseline_beyond_training": math.exp(excess) if excess > 0 else None,
                 "ratio": 1.0 if is_none else math.exp(zr), "ratio_interval": ratio_iv,
                 "latency_ms": math.exp(zl), "latency_ms_interval": lat_iv,
                 "energy_mj": _finite(p["pred_energy_mj"]), "energy_mj_interval": energy_iv,

@@ -185,20 +185,24 @@ def energy_spec_of(records: list[dict], frame) -> dict:
     return {"mode": "none"}
 
 
-def predict_frame(suite: Suite, frame, design=None, native: bool = False, layers: LayerIndex | None = None):
+def predict_frame(suite: Suite, frame, design=None, native: bool = False, layers: LayerIndex | None = None,
+                  report_range: bool = False):
     """Predictions for each row of ``frame`` on the estimators' scales: ``pred_log_base``,
     ``pred_log_ratio`` (0 for ``none``), ``pred_log_latency``, ``pred_acc_pp``, ``pred_log_fid``,
     ``pred_energy_mj``; same index as ``frame``. ``design``: as in ``fit_suite``. ``native``: every
     forest by xgboost's predictor (``base.Trees.predict``; training's out-of-fold predictions, where
     xgboost is loaded anyway), else by the numpy evaluator (a loaded bundle). ``layers``: as in
-    ``fit_suite``."""
+    ``fit_suite``. ``report_range``: also ``base_prior_excess`` (``BaselineLatencyModel.prior_excess``:
+    how far past the training networks the uncompressed latency's prior lies)."""
     import pandas as pd
 
     X = design_matrix(frame, suite.encoder) if design is None else design.loc[frame.index]
     is_none = (frame["setting"] == "none").to_numpy()
     out = pd.DataFrame(index=frame.index)
-    out["pred_log_base"] = suite.baseline.predict(baseline_inputs(model_matrix(frame), frame, suite.kernel, native, layers),
-                                                  native)
+    Xb = baseline_inputs(model_matrix(frame), frame, suite.kernel, native, layers)
+    out["pred_log_base"] = suite.baseline.predict(Xb, native)
+    if report_range:
+        out["base_prior_excess"] = suite.baseline.prior_excess(Xb)
     out["pred_log_ratio"] = np.where(is_none, 0.0, suite.ratio.predict(ratio_inputs(X, frame, suite.kernel, native, layers),
                                                                        native))
     out["pred_log_latency"] = out["pred_log_base"] + out["pred_log_ratio"]
