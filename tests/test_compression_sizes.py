@@ -153,3 +153,31 @@ def test_dynamic_int8_refuses_a_conv_only_model():
     with pytest.raises(NotApplicableError, match="no MatMul/Gemm"):
         setting.apply(lm)
     assert get_setting("wq8").check(lm) is None and get_setting("int8-static-pc").check(lm) is None
+
+
+def test_replacing_many_initializers_at_once_is_replacing_them_one_by_one(lms):
+    """``replace_initializers`` (one rebuild of the initializer list) writes the same model, byte for
+    byte, as one ``replace_initializer`` per weight (a rebuild each: quadratic in the weights)."""
+    from onnx import helper
+
+    from advisor.compression.graph_utils import copy_model, find_weights, replace_initializer, replace_initializers
+
+    model = lms["plain_cnn"].model
+    weights = find_weights(model)
+    assert len(weights) >= 3
+
+    def swaps():
+        out = []
+        for w in weights:
+            narrow = helper.make_tensor(f"{w.name}_n", onnx.TensorProto.FLOAT16, [1], [0.0])
+            out.append((w.name, [narrow], helper.make_node("Cast", [narrow.name], [w.name], to=1)))
+        return out
+
+    one_by_one, at_once = copy_model(model), copy_model(model)
+    for name, tensors, node in swaps():
+        replace_initializer(one_by_one, name, tensors, node)
+    replace_initializers(at_once, swaps())
+    assert at_once.SerializeToString() == one_by_one.SerializeToString()
+    assert not {w.name for w in weights} & {t.name for t in at_once.graph.initializer}
+    replace_initializers(at_once, [])  # nothing to swap: unchanged
+    assert at_once.SerializeToString() == one_by_one.SerializeToString()

@@ -19,7 +19,7 @@ from advisor.compression.graph_utils import (
     default_opset,
     find_weights,
     fresh_name,
-    replace_initializer,
+    replace_initializers,
     share,
     tensor_names,
     upgrade_opset,
@@ -80,11 +80,13 @@ class WeightOnly(Setting):
         by_op: dict = {}
         inits = {t.name: t for t in model.graph.initializer}
         taken = tensor_names(model)
+        swaps = []
         for w in weights:
             tensors, node = _encode(numpy_helper.to_array(inits[w.name]), w.name, w.axis, self.bits, taken)
-            replace_initializer(model, w.name, tensors, node)
+            swaps.append((w.name, tensors, node))
             for op in w.op_types:
                 by_op[op] = by_op.get(op, 0) + 1
+        replace_initializers(model, swaps)
         converted = sum(w.n_elements for w in weights)
         notes = {"storage": self.description, "weights_converted": len(weights), "weights_by_op": by_op,
                  "converted_elements_share": share(converted, total), "opset": default_opset(model),

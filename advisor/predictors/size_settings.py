@@ -103,7 +103,7 @@ def _weight_only(h: onnx.ModelProto, bits: int) -> onnx.ModelProto:
     from advisor.compression.graph_utils import (
         find_weights,
         fresh_name,
-        replace_initializer,
+        replace_initializers,
         tensor_names,
         upgrade_opset,
     )
@@ -113,6 +113,7 @@ def _weight_only(h: onnx.ModelProto, bits: int) -> onnx.ModelProto:
         h.ir_version = max(h.ir_version, 10)
     inits = {t.name: t for t in h.graph.initializer}
     taken = tensor_names(h)
+    swaps = []
     for w in find_weights(h):
         dims = list(inits[w.name].dims)
         narrow = _hollow_tensor(fresh_name(taken, f"{w.name}_{'fp16' if bits == 16 else f'q{bits}'}"),
@@ -120,12 +121,13 @@ def _weight_only(h: onnx.ModelProto, bits: int) -> onnx.ModelProto:
         if bits == 16:
             node = helper.make_node("Cast", [narrow.name], [w.name], name=fresh_name(taken, f"{w.name}_Cast"),
                                     to=TensorProto.FLOAT)
-            replace_initializer(h, w.name, [narrow], node)
+            swaps.append((w.name, [narrow], node))
             continue
         scale = _raw_tensor(fresh_name(taken, f"{w.name}_scale"), TensorProto.FLOAT, [dims[w.axis]])
         node = helper.make_node("DequantizeLinear", [narrow.name, scale.name], [w.name],
                                 name=fresh_name(taken, f"{w.name}_DequantizeLinear"), axis=w.axis)
-        replace_initializer(h, w.name, [narrow, scale], node)
+        swaps.append((w.name, [narrow, scale], node))
+    replace_initializers(h, swaps)
     return h
 
 
