@@ -1,6 +1,6 @@
 """The host predictor on real-size networks it was never trained on: the study's networks (Qin et al.
-2018: Inception v1-v4, ResNet-50/101, MobileNet v1), 2-40 times the MACs of the largest network in
-the host data set.
+2018: Inception v1-v4, ResNet-50/101/152, MobileNet v1; VGG-16/19 on request), 2-45 times the MACs of
+the largest network in the host data set.
 
     .venv/bin/python benchmarks/real_networks.py [--networks mobilenet_v1,resnet50] \
         [--settings int8-static-pt,chprune25,...] [--work /tmp/advisor-real]
@@ -10,8 +10,8 @@ shipped host bundle, then in this process, one thread: times the uncompressed ne
 of ``--settings`` writes the compressed model (``advisor.api.compress``) and times it interleaved with
 the original (the profiling protocol's ratio). Prints predicted vs measured latency ratio and
 latency, with the predicted 90% intervals, and the share of measurements inside them. Asserts
-nothing. Each network is measured in a process of its own. About 10 minutes for the defaults; ResNet-152
-and VGG-16/19 can be named too (``--networks``; VGG-16's static int8 quantization alone takes 70 s and
+nothing. Each network is measured in a process of its own. About 10 minutes for the defaults; VGG-16/19
+can be named too (``--networks vgg16``: 9 minutes more, its static int8 quantization alone 70 s and
 4.1 GB).
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-NETWORKS = ("mobilenet_v1", "inception_v1", "inception_v2", "inception_v3", "inception_v4", "resnet50", "resnet101")
+NETWORKS = ("mobilenet_v1", "inception_v1", "inception_v2", "inception_v3", "inception_v4", "resnet50", "resnet101",
+            "resnet152")
 SETTINGS = ("int8-static-pt", "int8-dynamic", "fp16", "wq8", "chprune25", "chprune50")
 
 
