@@ -303,7 +303,8 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
     if beyond:
         parts.append(f"This network is larger than any the bundle was trained on (its latency prior is "
                      f"{beyond:.3g}x the slowest one's): its absolute latency rests on the physical prior (layer "
-                     "times and op costs), the trees' correction faded out; the ratios are the full model's.")
+                     "times and op costs), the trees' correction fading out past that range (gone at 2x); the "
+                     "ratios are the full model's.")
     if constraints.max_accuracy_drop_pct is None and (c.accuracy_drop_pct or 0.0) > UNBUDGETED_DROP_PP:
         parts.append(f"Warning: no accuracy budget was given, and this choice is expected to lose "
                      f"{c.accuracy_drop_pct:.1f} pp of accuracy ({c.accuracy_source or 'predicted'}); pass "
