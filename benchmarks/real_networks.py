@@ -67,7 +67,7 @@ def measure_network(name: str, settings: list[str], work: Path, advisor: str) ->
             print(f"  {name} {s}: not applied ({str(exc).splitlines()[0][:100]})", file=sys.stderr)
             continue
         var = make_session(str(out), threads=1)
-        _, v, r = measure_interleaved(lambda: base.run(None, feed), lambda s=var: s.run(None, feed), protocol)
+        _, v, r = measure_interleaved(lambda: base.run(None, feed), lambda sess=var: sess.run(None, feed), protocol)
         c = pred[s]
         rows.append({"network": name, "setting": s, "ratio": r["ratio_median"], "pred_ratio": c["ratio"],
                      "ratio_interval": c["ratio_interval"], "latency_ms": v["median_ms"],
