@@ -113,7 +113,8 @@ def render_report(report: dict, console=None) -> None:
         console.print(f"a repeat measurement vs the original: ratio within ±10% for {rep['ratio_within_10pct']:.0%} "
                       f"of {rep['n_ratio_pairs']} variants" + (f", settings ranked alike at rho {rho:.3g} "
                                                                   f"({rep['n_rank_networks']} networks)" if rho is not None
-                                                                  else "") + " -- the ceiling for 'within' and 'rho/net'")
+                                                                  else "") + " (one later session, its own errors"
+                      " included; benchmarks/label_noise.py measures how well the labels repeat)")
     ceiling = nf.get("ci_ceiling") or {}
     if ceiling.get("within_10pct") is not None:
         console.print(f"a repeat drawn from the records' own CIs (optimistic: no between-session drift): "
