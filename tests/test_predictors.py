@@ -94,6 +94,55 @@ def test_ratio_prior_with_layer_times_round_trips(frame):
     assert not np.allclose(legacy.predict(X), est.predict(X))
 
 
+def _with_quantities(X, same: np.ndarray, seed: int = 1):
+    """``X`` with op-level quantities: the variant's equal to the original's on the ``same`` rows."""
+    from advisor.predictors.structure import QUANTITIES
+
+    rng = np.random.default_rng(seed)
+    q0 = {f"q0_{k}": rng.uniform(1.0, 2.0, len(X)) for k in QUANTITIES}
+    q1 = {f"q1_{k}": np.where(same, q0[f"q0_{k}"], 1.5 * q0[f"q0_{k}"]) for k in QUANTITIES}
+    return X.assign(**q0, **q1)
+
+
+def test_identical_compute_needs_every_quantity_equal(frame):
+    from advisor.predictors.structure import identical_compute
+
+    X, _ = _xy(RatioModel(), frame)
+    assert not identical_compute(X).any()  # the synthetic records carry no quantities: NaN, never alike
+    same = frame.loc[frame["setting"] != "none", "setting"].isin(["sparse50", "wq16"]).to_numpy()
+    Xq = _with_quantities(X, same)
+    assert (identical_compute(Xq) == same).all()
+    one = Xq.copy()
+    one.loc[one.index[np.flatnonzero(same)[0]], "q1_nodes"] += 1.0  # one more node: not the same work
+    assert identical_compute(one).sum() == same.sum() - 1
+    one.loc[one.index[np.flatnonzero(same)[1]], "q1_act"] = np.nan  # unknown: not the same work
+    assert identical_compute(one).sum() == same.sum() - 2
+    assert not identical_compute(Xq.drop(columns=["q1_act"])).any()
+
+
+def test_identical_compute_settings_share_one_learned_ratio(frame):
+    """Settings that do the original's work, quantity for quantity, are predicted at the median log
+    ratio of such training rows (all alike) when those rows show no effect; when they do (a runtime
+    that exploits zeroed weights), or for a bundle written before the rule, the trees predict them."""
+    X, y = _xy(RatioModel(), frame)
+    same = frame.loc[frame["setting"] != "none", "setting"].isin(["sparse50", "sparse90", "wq16"]).to_numpy()
+    X = _with_quantities(X, same)
+    rng = np.random.default_rng(2)
+    y = np.where(same, np.exp(rng.normal(0.002, 0.01, len(y))), y)
+    est = RatioModel(xgb_params=FAST).fit(X, y)
+    assert est.identity_ is not None and abs(est.identity_ - 0.002) < 0.01
+    pred = est.predict(X)
+    assert np.all(pred[same] == est.identity_) and np.ptp(pred[~same]) > 0.1
+    meta, raw = est.to_bundle()
+    assert np.array_equal(RatioModel.from_bundle(meta, raw).predict(X), pred)
+    legacy = RatioModel.from_bundle({k: v for k, v in meta.items() if k != "identity_log_ratio"}, raw)
+    assert legacy.identity_ is None and np.ptp(legacy.predict(X)[same]) > 0
+    faster = np.where(same, 0.7 * np.exp(rng.normal(0.0, 0.1, len(y))), y)  # such rows do change latency
+    assert RatioModel(xgb_params=FAST).fit(X, faster).identity_ is None
+    power = PowerModel(xgb_params=FAST).fit(X, np.full(len(y), 5000.0) * np.exp(rng.normal(0, 0.01, len(y))))
+    assert getattr(power, "identity_", None) is None  # an absolute quantity: no such rule
+
+
 def test_baseline_prior_with_layer_times_round_trips(frame):
     """With layer times in its inputs the uncompressed-latency model fits ``KernelLatencyPrior``; a
     bundle keeps it, and one written before it puts the layer times on scale with one shift."""

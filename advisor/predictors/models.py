@@ -29,6 +29,7 @@ from advisor.predictors.base import (
 from advisor.predictors.cost_priors import CostLatencyPrior, CostModelPrior, KernelCostPrior, KernelLatencyPrior
 from advisor.predictors.models_quality import AccuracyDropModel, FidelityLossModel
 from advisor.predictors.priors import AmdahlRatioPrior, RooflinePrior
+from advisor.predictors.structure import identical_compute
 from advisor.predictors.structure import tree_inputs as _tree_inputs
 
 __all__ = ["AccuracyDropModel", "BaselineLatencyModel", "FidelityLossModel", "KERN_WEIGHT", "PowerModel", "RatioModel"]
@@ -203,6 +204,15 @@ class RatioModel(_LogScale, ParamsMixin):
     # 0.05: the same held-out figures on the host data (15 families: 75.0% vs 75.2% within +-10%, rho
     # 0.889 vs 0.888, coverage 89.2% vs 89.3%) in half the fitting time (training stays under a minute).
     XGB_OVERRIDES = {"objective": "reg:absoluteerror", "n_estimators": 200, "learning_rate": 0.1}
+    # Settings whose graph does the original's work, quantity for quantity (``identical_compute``:
+    # zeroed weights, fp16 weights cast back at load): where the training rows of such settings show
+    # no effect -- median log ratio within ``IDENTITY_MAX_BIAS`` of 0 and 90% of them within
+    # ``IDENTITY_MAX_SPREAD`` of it, measurement noise on this host -- they are predicted at that median
+    # (``identity_``), all alike, instead of by the trees, whose +-0.5% scatter ordered them at random.
+    # A runtime that exploits zeroed weights shows an effect in its rows, and its bundle keeps the trees.
+    IDENTITY = True
+    IDENTITY_MAX_BIAS = 0.03
+    IDENTITY_MAX_SPREAD = 0.05
 
     def __init__(self, prior: str = "amdahl", min_rows: int = 30, xgb_params: dict | None = None):
         self.prior = prior
@@ -222,6 +232,7 @@ class RatioModel(_LogScale, ParamsMixin):
         if self.prior == "amdahl" and "q0_kern_us" in X.columns:
             self.kcost_ = KernelCostPrior().fit(X[keep], np.exp(z[keep]), w)
         self.kern_weight_ = KERN_WEIGHT
+        self.identity_ = self._identity(z[keep], identical_compute(X)[keep]) if self.IDENTITY else None
         self.fallback_ = float(np.median(z[keep])) if keep.any() else 0.0
         self.booster_ = None
         if keep.sum() >= self.min_rows:
@@ -229,6 +240,15 @@ class RatioModel(_LogScale, ParamsMixin):
             self.booster_ = fit_booster(Xa, z[keep] - Xa["x_log_prior"].to_numpy(),
                                         {**self.XGB_OVERRIDES, **(self.xgb_params or {})}, w)
         return self
+
+    def _identity(self, z: np.ndarray, same: np.ndarray) -> float | None:
+        """The log ratio of the identical-compute rows when they show no effect (see ``IDENTITY``)."""
+        zs = z[same]
+        if len(zs) < self.min_rows:
+            return None
+        mid = float(np.median(zs))
+        spread = float(np.quantile(np.abs(zs - mid), 0.9))
+        return mid if abs(mid) <= self.IDENTITY_MAX_BIAS and spread <= self.IDENTITY_MAX_SPREAD else None
 
     def _augment(self, X):
         Xa = X[self.feature_names_in_].copy()
@@ -257,7 +277,10 @@ class RatioModel(_LogScale, ParamsMixin):
         check_columns(X, self.feature_names_in_)
         Xa = self._augment(X)
         out = Xa["x_log_prior"].to_numpy(float)
-        return out + booster_predict(self.booster_, Xa, native) if self.booster_ is not None else out
+        if self.booster_ is not None:
+            out = out + booster_predict(self.booster_, Xa, native)
+        identity = getattr(self, "identity_", None)
+        return out if identity is None else np.where(identical_compute(X), identity, out)
 
     def to_bundle(self) -> tuple[dict, bytes | None]:
         check_fitted(self, "feature_names_in_")
@@ -265,7 +288,7 @@ class RatioModel(_LogScale, ParamsMixin):
                 "fallback": self.fallback_, "amdahl": self.prior_.coef_ if self.prior_ is not None else None,
                 "cost_model": self.cost_.constants() if self.cost_ is not None else None,
                 "kernel_cost_model": self.kcost_.constants() if self.kcost_ is not None else None,
-                "kern_weight": self.kern_weight_}
+                "kern_weight": self.kern_weight_, "identity_log_ratio": getattr(self, "identity_", None)}
         return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
 
     @classmethod
@@ -283,6 +306,8 @@ class RatioModel(_LogScale, ParamsMixin):
         kc = meta.get("kernel_cost_model")
         est.kcost_ = KernelCostPrior.from_constants(kc) if kc else None
         est.kern_weight_ = float(meta.get("kern_weight", 0.5))
+        identity = meta.get("identity_log_ratio")  # bundles before it: the trees predict every row
+        est.identity_ = float(identity) if identity is not None else None
         est.booster_ = booster_from_json(raw) if raw is not None else None
         return est
 
@@ -291,6 +316,7 @@ class PowerModel(RatioModel):
     """log(mean power in mW = energy_mj / latency_ms * 1000) for devices with measured energy."""
 
     XGB_OVERRIDES = {}
+    IDENTITY = False  # an absolute quantity, not one relative to the original
 
     def __init__(self, prior: str = "none", min_rows: int = 30, xgb_params: dict | None = None):
         super().__init__(prior=prior, min_rows=min_rows, xgb_params=xgb_params)

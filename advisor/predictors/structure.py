@@ -410,6 +410,20 @@ def frame_columns(structures: list) -> dict:
     return {c: np.array([_number(s.get(c)) if s else np.nan for s in rows]) for c in ALL_COLUMNS}
 
 
+def identical_compute(X) -> np.ndarray:
+    """Per row of frame ``X``: True where the variant's graph does the original's work, quantity for
+    quantity (every ``q1_*`` equals its ``q0_*``: the same MACs in the same kernel kinds, the same
+    activations, conversions and nodes). Zeroed weights (``sparse*``) and weights stored in fp16 and
+    cast back once at load (``wq16``) are such settings on onnxruntime's CPU kernels; no row counts as
+    one without the quantities (NaN, or columns absent)."""
+    n = len(X)
+    if not set(Q_COLUMNS) <= set(X.columns) or n == 0:
+        return np.zeros(n, bool)
+    a = X[[f"q0_{k}" for k in QUANTITIES]].to_numpy(float)
+    b = X[[f"q1_{k}" for k in QUANTITIES]].to_numpy(float)
+    return np.all(np.isfinite(a) & np.isfinite(b) & (a == b), axis=1)
+
+
 def is_structure_column(name: str) -> bool:
     """True for the raw ``q0_*``/``q1_*`` quantities: inputs of the cost priors, not of the trees."""
     return name.startswith(("q0_", "q1_"))
