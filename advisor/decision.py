@@ -118,12 +118,19 @@ def pareto_front(candidates: list[Candidate]) -> set[str]:
 
 
 def choose(candidates: list[Candidate], objective: str) -> Candidate | None:
-    """The feasible candidate best on ``objective`` (ties: smaller size, then lower latency)."""
+    """The feasible candidate best on ``objective`` (ties: smaller size, then smaller accuracy drop, then
+    lower latency). Ties are real: settings that do the original's work (``sparse*``, ``wq16`` on
+    onnxruntime's CPU kernels) are predicted at one latency, and zeroed weights leave the size alone."""
     attr = metric_of(objective)
     feasible = [c for c in candidates if c.feasible and getattr(c, attr) is not None]
     if not feasible:
         return None
-    return min(feasible, key=lambda c: (getattr(c, attr), c.size_bytes or math.inf, c.latency_ms or math.inf))
+
+    def worst_if_none(v):
+        return math.inf if v is None else v
+
+    return min(feasible, key=lambda c: (getattr(c, attr), worst_if_none(c.size_bytes),
+                                        worst_if_none(c.accuracy_drop_pct), worst_if_none(c.latency_ms)))
 
 
 def closest(candidates: list[Candidate], constraints: Constraints, n: int = 3) -> list[Candidate]:

@@ -73,6 +73,19 @@ def test_objectives_pick_different_settings():
     assert pareto_front(assessed) == {"fast", "small", "exact"}
 
 
+def test_ties_go_to_the_smaller_size_then_the_smaller_accuracy_drop():
+    """sparse50/75/90 are predicted alike on latency and size; the one losing least accuracy wins,
+    whatever the candidates' order."""
+    cands = [Candidate(f"sparse{p}", latency_ms=2.0, size_bytes=1e6, accuracy_drop_pct=d)
+             for p, d in ((90, 30.0), (75, 4.0), (50, 0.5))]
+    for order in (cands, cands[::-1]):
+        assert choose(assess(order, Constraints()), "latency").setting == "sparse50"
+    smaller = Candidate("wq16", latency_ms=2.0, size_bytes=5e5, accuracy_drop_pct=0.6)
+    assert choose(assess([*cands, smaller], Constraints()), "latency").setting == "wq16"
+    unknown = Candidate("x", latency_ms=2.0, size_bytes=1e6, accuracy_drop_pct=None)
+    assert choose(assess([unknown, cands[2]], Constraints()), "latency").setting == "sparse50"
+
+
 def test_pessimistic_vs_expected_risk():
     c = Candidate("x", latency_ms=40, latency_ms_interval=(30, 60), size_bytes=1)
     cons = Constraints(max_latency_ms=50)
