@@ -13,6 +13,12 @@ otherwise); results go to ``--cache`` as they come (resumable: an interrupted ru
 stopped). Then every input file is rewritten atomically (gzip, same order) with the profiles.
 Records whose file is not found keep no node profile and are counted. Run nothing else meanwhile:
 the per-node times are timings.
+
+``--pair``: each variant is profiled alternately with its original in one process
+(``ort_session.node_profile_pair``); its record's ``node_profile`` then carries ``"paired": true`` and
+the original's profile of that process as ``"baseline"``, the yardstick that puts every profile of a
+network on one scale (``advisor.predictors.dataset.paired_scales``). ``--cache-only``: fill the cache
+and rewrite nothing.
 """
 from __future__ import annotations
 
@@ -49,7 +55,10 @@ def _load_cache(path: Path) -> dict:
         for line in path.read_text().splitlines():
             try:
                 d = json.loads(line)
-                out[(d["sha256"], d["setting"], int(d.get("threads", 1)))] = d["node_profile"]
+                prof = dict(d["node_profile"])
+                if d.get("node_profile_baseline"):  # --pair: the original's profile from the same process
+                    prof["baseline"] = d["node_profile_baseline"]
+                out[(d["sha256"], d["setting"], int(d.get("threads", 1)))] = prof
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut by an interrupt
     return out
@@ -58,13 +67,17 @@ def _load_cache(path: Path) -> dict:
 def main() -> int:
     from add_structure import _read, _write
 
-    from profiling.runtimes.ort_session import node_profile
+    from profiling.runtimes.ort_session import node_profile, node_profile_pair
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--models", nargs="*", type=Path, default=[])
     ap.add_argument("--variants", nargs="*", type=Path, default=[])
     ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--pair", action="store_true",
+                    help="profile each variant alternately with its original in one process "
+                         "(node_profile_pair): the records also get node_profile_baseline")
+    ap.add_argument("--cache-only", action="store_true", help="fill the cache; rewrite no record file")
     args = ap.parse_args()
     all_records = {}
     for path in args.files:
@@ -84,14 +97,25 @@ def main() -> int:
                 f = _original(rec, args.models, originals) if key[1] == "none" else _variant(rec, args.variants)
                 if f is None:
                     continue
-                cache[key] = node_profile(str(f), None, threads=key[2])
-                out.write(json.dumps({"sha256": key[0], "setting": key[1], "threads": key[2], "file": str(f),
-                                      "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                      "loadavg": os.getloadavg()[0], "node_profile": cache[key]}) + "\n")
+                line = {"sha256": key[0], "setting": key[1], "threads": key[2], "file": str(f)}
+                if args.pair and key[1] != "none":
+                    base = _original(rec, args.models, originals)
+                    if base is None:
+                        continue
+                    line["node_profile_baseline"], cache[key] = node_profile_pair(str(base), str(f), threads=key[2])
+                    cache[key] = dict(cache[key], baseline=line["node_profile_baseline"])
+                else:
+                    cache[key] = node_profile(str(f), None, threads=key[2])
+                line.update({"measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                             "loadavg": os.getloadavg()[0],
+                             "node_profile": {k: v for k, v in cache[key].items() if k != "baseline"}})
+                out.write(json.dumps(line) + "\n")
                 out.flush()
                 done += 1
                 if done % 200 == 0:
                     print(f"{done} profiled ({time.time() - t0:.0f} s)", file=sys.stderr)
+    if args.cache_only:
+        return 0
     for path, records in all_records.items():
         added = missing = 0
         for rec in records:

@@ -40,6 +40,24 @@ def test_profiled_nodes_land_on_every_layer(tiny_models, tmp_path, model_name):
         assert sum(us) <= sum(n[2] for n in prof["nodes"]) + 1e-9
 
 
+def test_paired_profiles_time_the_original_and_its_variant_alike(tiny_models, tmp_path):
+    """``node_profile_pair`` profiles an original and its variant alternately in one process: each
+    profile is a ``node_profile`` of its own graph (the variant's layers get their times), marked
+    ``paired``, over the same number of runs."""
+    from profiling.runtimes.ort_session import node_profile_pair
+
+    lm = from_proto(tiny_models["plain_cnn"])
+    st = structure_all(lm, ["int8-static-pc"])["int8-static-pc"]
+    base, var = tmp_path / "none.onnx", tmp_path / "int8.onnx"
+    onnx.save(lm.model, str(base))
+    onnx.save(get_setting("int8-static-pc").apply(lm).model, str(var))
+    pb, pv = node_profile_pair(str(base), str(var), runs=4, warmup=1)
+    assert pb["paired"] and pv["paired"] and pb["runs"] == pv["runs"] == 4
+    assert {n[1] for n in pv["nodes"]} & {"QLinearConv", "QuantizeLinear"} and "QLinearConv" not in {n[1] for n in pb["nodes"]}
+    assert all(u > 0 for u in layer_times(st["aliases1"], pv["nodes"]))
+    assert pb["run_us"] > 0 and pv["run_us"] > 0
+
+
 def test_channel_pruning_shows_in_the_layer_rows(tiny_models):
     st = structure_all(from_proto(tiny_models["plain_cnn"]), ["chprune50"])["chprune50"]
     c_out, cat = LAYER_FIELDS.index("c_out"), LAYER_FIELDS.index("category")

@@ -201,6 +201,35 @@ def test_accuracy_model_falls_back_honestly(frame):
     assert thin.mode_ == "setting-median" and thin.n_train_ == 10
 
 
+def test_paired_profiles_are_put_on_their_networks_common_scale(records):
+    """A variant profiled alternately with its original (``node_profile["paired"]``, the original's
+    profile beside it) is scaled by the median of the network's paired original totals over its own
+    original's total; the original's own profile by that median over its total; unpaired profiles and
+    networks without pairs keep their times."""
+    import copy
+
+    recs = [copy.deepcopy(r) for r in records if r["status"] == "ok"]
+    sha = recs[0]["model"]["sha256"]
+    mine = [r for r in recs if r["model"]["sha256"] == sha]
+    none = next(r for r in mine if r["setting"]["name"] == "none")
+    variants = [r for r in mine if r["setting"]["name"] != "none"][:3]
+
+    def prof(total, **extra):
+        return {"source": "onnxruntime-profiler", "nodes": [["a", "Conv", total / 2], ["b", "Relu", total / 2]], **extra}
+
+    none["node_profile"] = prof(150.0)
+    for r, base_total in zip(variants, (90.0, 100.0, 120.0), strict=True):
+        r["node_profile"] = prof(50.0, paired=True, baseline=prof(base_total))
+    other = next(r for r in recs if r["model"]["sha256"] != sha)
+    other["node_profile"] = prof(80.0)
+    scales = dict(zip((id(r) for r in recs), dataset.paired_scales(recs), strict=True))
+    assert [scales[id(r)] for r in variants] == pytest.approx([100 / 90, 1.0, 100 / 120])
+    assert scales[id(none)] == pytest.approx(100 / 150) and scales[id(other)] == 1.0
+    broken = copy.deepcopy(variants[0])
+    broken["node_profile"]["baseline"] = {"nodes": "garbage"}  # records may come from anywhere
+    assert dataset.paired_scales([broken]) == [1.0]
+
+
 def test_frame_targets(records, frame):
     assert len(frame) == len(records)
     assert list(frame.columns[10:10 + len(dataset.feature_columns())]) == dataset.feature_columns()

@@ -126,14 +126,55 @@ def layer_columns(ok: list[dict]) -> dict:
 
     structures = [r["setting"].get("structure") for r in ok]
     out = kernels.layer_columns(structures)
+    scales = paired_scales(ok)
     us = []
-    for r, st, b in zip(ok, structures, out["k_layers1"], strict=True):
+    for r, st, b, scale in zip(ok, structures, out["k_layers1"], scales, strict=True):
         prof = r.get("node_profile") or {}
         aliases = st.get("aliases1") if b is not None else None
         good = prof.get("source") == "onnxruntime-profiler" and isinstance(prof.get("nodes"), list) and \
             isinstance(aliases, list) and len(aliases) == len(b)
-        us.append(kernels.layer_times(aliases, prof["nodes"]) if good else None)
+        us.append([t * scale for t in kernels.layer_times(aliases, prof["nodes"])] if good else None)
     return {**out, "k_us": us}
+
+
+def _profile_total(prof) -> float:
+    """Sum of a node profile's per-node times (us); NaN when it has none."""
+    nodes = prof.get("nodes") if isinstance(prof, dict) else None
+    try:
+        total = sum(float(n[2]) for n in nodes) if isinstance(nodes, list) and nodes else math.nan
+    except (TypeError, ValueError, IndexError):
+        return math.nan  # records may come from anywhere
+    return total if math.isfinite(total) and total > 0 else math.nan
+
+
+def paired_scales(ok: list[dict]) -> list[float]:
+    """Per record: the factor that puts its node profile on its network's common scale (1 where it
+    cannot).
+
+    A profile taken alternately with the original's in one process (``node_profile["paired"]``, its
+    original's beside it as ``node_profile["baseline"]``: ``ort_session.node_profile_pair``) is scaled
+    by (median of the network's paired original totals) / (this pair's original total), and an
+    original's own profile likewise by that median over its own total. Profiles of separate processes
+    drift apart by 10-30%; the original, timed beside each variant, is the yardstick that takes the
+    drift out, so the variant's layers are priced against the original's as they ran together. Records
+    without paired profiles (older data sets) keep their times as measured."""
+    import numpy as np
+
+    per: dict[tuple, list[float]] = {}
+    for r in ok:
+        prof = r.get("node_profile") or {}
+        if prof.get("paired"):
+            t = _profile_total(prof.get("baseline"))
+            if math.isfinite(t):
+                per.setdefault(_base_key(r), []).append(t)
+    ref = {k: float(np.median(v)) for k, v in per.items()}
+    out = []
+    for r in ok:
+        prof, key = r.get("node_profile") or {}, _base_key(r)
+        own = _profile_total(prof.get("baseline")) if prof.get("paired") else (
+            _profile_total(prof) if r["setting"]["name"] == "none" else math.nan)
+        out.append(ref[key] / own if key in ref and math.isfinite(own) else 1.0)
+    return out
 
 
 _TARGETS = ("baseline_latency_ms", "baseline_pooled_ms", "baseline_repeat_dev_pct", "latency_ms", "ratio", "ratio_ci95_rel_pct", "energy_mj", "energy_is_estimate",

@@ -69,6 +69,49 @@ def node_profile(model, feed, threads=1, providers=None, warmup=5, min_runs=15, 
     return summarize_profile(events, warmup, n)
 
 
+def node_profile_pair(base_model, variant_model, feed=None, threads=1, providers=None, warmup=5, runs=30):
+    """Per-node kernel times of an original and its variant profiled in one process, alternately:
+    ``(base_profile, variant_profile)``, each as ``node_profile`` returns it (plus ``"paired": True``).
+
+    Profiles taken in separate processes drift apart by 10-30% (the host's speed moves between
+    processes); taken alternately, base and variant see the same conditions, so the variant's layer
+    times can be put on the scale of the original's. ``runs`` alternating pairs after ``warmup`` pairs
+    (the order flips every pair); ``feed`` None: seeded synthetic inputs for the original.
+    """
+    import json
+    import shutil
+    import tempfile
+
+    import onnxruntime as ort
+
+    tmp = tempfile.mkdtemp(prefix="node-profile-pair-")
+    try:
+        sessions = []
+        for tag, model in (("base", base_model), ("variant", variant_model)):
+            opts = ort.SessionOptions()
+            opts.enable_profiling = True
+            opts.profile_file_prefix = tmp + "/" + tag
+            sessions.append(make_session(model, threads=threads, providers=providers, opts=opts))
+        if feed is None:
+            from profiling.inputs import load_inputs, session_input_specs
+            feed = load_inputs(session_input_specs(sessions[0]), n_samples=1)[0][0]
+        for _ in range(warmup):
+            for s in sessions:
+                s.run(None, feed)
+        for i in range(runs):
+            for s in (sessions if i % 2 == 0 else sessions[::-1]):
+                s.run(None, feed)
+        out = []
+        for s in sessions:
+            with open(s.end_profiling()) as fh:
+                prof = summarize_profile(json.load(fh), warmup, runs)
+            prof["paired"] = True
+            out.append(prof)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out[0], out[1]
+
+
 def summarize_profile(events, warmup, runs):
     """The ``node_profile`` dict of onnxruntime profiler ``events`` (see ``node_profile``)."""
     durations, ops, order, run_us = {}, {}, [], []
