@@ -342,8 +342,9 @@ def _sureness(ev: dict, pred: Prediction) -> str:
         text += f" With {how} held out: " + "; ".join(parts) + "."
         noise = pred.bundle.get("noise_floor")
         if noise:
-            text += (f" Noise floor: a repeat measurement's ratio is within ±10% of the original for "
-                     f"{100 * noise['ratio_within_10pct']:.0f}% of {noise['n_ratio_pairs']} variants.")
+            text += (f" Repeatability: re-measured in one later session, a ratio was within ±10% of the "
+                     f"original for {100 * noise['ratio_within_10pct']:.0f}% of {noise['n_ratio_pairs']} variants "
+                     "(that session's own noise included).")
     transfer = []
     if ev.get("board_factor"):
         b = ev["board_factor"]
