@@ -76,7 +76,7 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--pair", action="store_true",
                     help="profile each variant alternately with its original in one process "
-                         "(node_profile_pair): the records also get node_profile_baseline")
+                         "(node_profile_pair): the record's node_profile also holds the original's as 'baseline'")
     ap.add_argument("--cache-only", action="store_true", help="fill the cache; rewrite no record file")
     args = ap.parse_args()
     all_records = {}
@@ -102,13 +102,12 @@ def main() -> int:
                     base = _original(rec, args.models, originals)
                     if base is None:
                         continue
-                    line["node_profile_baseline"], cache[key] = node_profile_pair(str(base), str(f), threads=key[2])
-                    cache[key] = dict(cache[key], baseline=line["node_profile_baseline"])
+                    line["node_profile_baseline"], prof = node_profile_pair(str(base), str(f), threads=key[2])
+                    cache[key] = dict(prof, baseline=line["node_profile_baseline"])
                 else:
-                    cache[key] = node_profile(str(f), None, threads=key[2])
+                    prof = cache[key] = node_profile(str(f), None, threads=key[2])
                 line.update({"measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                             "loadavg": os.getloadavg()[0],
-                             "node_profile": {k: v for k, v in cache[key].items() if k != "baseline"}})
+                             "loadavg": os.getloadavg()[0], "node_profile": prof})
                 out.write(json.dumps(line) + "\n")
                 out.flush()
                 done += 1

@@ -154,27 +154,23 @@ def paired_scales(ok: list[dict]) -> list[float]:
     A profile taken alternately with the original's in one process (``node_profile["paired"]``, its
     original's beside it as ``node_profile["baseline"]``: ``ort_session.node_profile_pair``) is scaled
     by (median of the network's paired original totals) / (this pair's original total), and an
-    original's own profile likewise by that median over its own total. Profiles of separate processes
-    drift apart by 10-30%; the original, timed beside each variant, is the yardstick that takes the
-    drift out, so the variant's layers are priced against the original's as they ran together. Records
-    without paired profiles (older data sets) keep their times as measured."""
+    original's own profile likewise by that median over its own total. The original, profiled beside
+    each variant, is the yardstick between one pair's process and the next, so the variant's layers
+    are priced against the original's as they ran together. Records without paired profiles (older
+    data sets) keep their times as measured."""
     import numpy as np
 
-    per: dict[tuple, list[float]] = {}
-    for r in ok:
-        prof = r.get("node_profile") or {}
-        if prof.get("paired"):
-            t = _profile_total(prof.get("baseline"))
-            if math.isfinite(t):
-                per.setdefault(_base_key(r), []).append(t)
-    ref = {k: float(np.median(v)) for k, v in per.items()}
-    out = []
+    keys, own, per = [], [], {}
     for r in ok:
         prof, key = r.get("node_profile") or {}, _base_key(r)
-        own = _profile_total(prof.get("baseline")) if prof.get("paired") else (
+        t = _profile_total(prof.get("baseline")) if prof.get("paired") else (
             _profile_total(prof) if r["setting"]["name"] == "none" else math.nan)
-        out.append(ref[key] / own if key in ref and math.isfinite(own) else 1.0)
-    return out
+        keys.append(key)
+        own.append(t)
+        if prof.get("paired") and math.isfinite(t):
+            per.setdefault(key, []).append(t)
+    ref = {k: float(np.median(v)) for k, v in per.items()}
+    return [ref[k] / t if k in ref and math.isfinite(t) else 1.0 for k, t in zip(keys, own, strict=True)]
 
 
 _TARGETS = ("baseline_latency_ms", "baseline_pooled_ms", "baseline_repeat_dev_pct", "latency_ms", "ratio", "ratio_ci95_rel_pct", "energy_mj", "energy_is_estimate",

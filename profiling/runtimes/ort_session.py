@@ -40,76 +40,79 @@ def node_profile(model, feed, threads=1, providers=None, warmup=5, min_runs=15, 
     names are those of the graph onnxruntime built (after its fusions). ``feed`` None: seeded synthetic
     inputs (``profiling.inputs.load_inputs``).
     """
-    import json
     import shutil
     import tempfile
     import time
 
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.enable_profiling = True
     tmp = tempfile.mkdtemp(prefix="node-profile-")
     try:
-        opts.profile_file_prefix = tmp + "/profile"
-        session = make_session(model, threads=threads, providers=providers, opts=opts)
-        if feed is None:
-            from profiling.inputs import load_inputs, session_input_specs
-            feed = load_inputs(session_input_specs(session), n_samples=1)[0][0]
+        session = _profiled_session(model, tmp + "/profile", threads, providers)
+        feed = feed if feed is not None else _synthetic_feed(session)
         for _ in range(warmup):
             session.run(None, feed)
         t0, n = time.perf_counter(), 0
         while n < min_runs or (time.perf_counter() - t0 < budget_s and n < max_runs):
             session.run(None, feed)
             n += 1
-        with open(session.end_profiling()) as fh:
-            events = json.load(fh)
+        return _ended_profile(session, warmup, n)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return summarize_profile(events, warmup, n)
 
 
 def node_profile_pair(base_model, variant_model, feed=None, threads=1, providers=None, warmup=5, runs=30):
     """Per-node kernel times of an original and its variant profiled in one process, alternately:
     ``(base_profile, variant_profile)``, each as ``node_profile`` returns it (plus ``"paired": True``).
 
-    Profiles taken in separate processes drift apart by 10-30% (the host's speed moves between
-    processes); taken alternately, base and variant see the same conditions, so the variant's layer
-    times can be put on the scale of the original's. ``runs`` alternating pairs after ``warmup`` pairs
-    (the order flips every pair); ``feed`` None: seeded synthetic inputs for the original.
+    The interleaved ratio labels alternate the two graphs, so each runs with the other's data in the
+    caches; a graph profiled alone keeps its own weights warm. Profiled alternately, base and variant
+    run as they were timed, and the original's profile is a yardstick for the variant's from the same
+    process. ``runs`` alternating pairs after ``warmup`` pairs (the order flips every pair); ``feed``
+    None: seeded synthetic inputs for the original.
     """
-    import json
     import shutil
     import tempfile
 
-    import onnxruntime as ort
-
     tmp = tempfile.mkdtemp(prefix="node-profile-pair-")
     try:
-        sessions = []
-        for tag, model in (("base", base_model), ("variant", variant_model)):
-            opts = ort.SessionOptions()
-            opts.enable_profiling = True
-            opts.profile_file_prefix = tmp + "/" + tag
-            sessions.append(make_session(model, threads=threads, providers=providers, opts=opts))
-        if feed is None:
-            from profiling.inputs import load_inputs, session_input_specs
-            feed = load_inputs(session_input_specs(sessions[0]), n_samples=1)[0][0]
+        sessions = [_profiled_session(base_model, tmp + "/base", threads, providers),
+                    _profiled_session(variant_model, tmp + "/variant", threads, providers)]
+        feed = feed if feed is not None else _synthetic_feed(sessions[0])
         for _ in range(warmup):
             for s in sessions:
                 s.run(None, feed)
         for i in range(runs):
             for s in (sessions if i % 2 == 0 else sessions[::-1]):
                 s.run(None, feed)
-        out = []
-        for s in sessions:
-            with open(s.end_profiling()) as fh:
-                prof = summarize_profile(json.load(fh), warmup, runs)
-            prof["paired"] = True
-            out.append(prof)
+        out = [_ended_profile(s, warmup, runs) for s in sessions]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    for prof in out:
+        prof["paired"] = True
     return out[0], out[1]
+
+
+def _profiled_session(model, prefix, threads, providers):
+    """A session (``make_session``) with onnxruntime's profiler on, writing under ``prefix``."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = prefix
+    return make_session(model, threads=threads, providers=providers, opts=opts)
+
+
+def _synthetic_feed(session):
+    """One seeded synthetic input dict for ``session`` (``profiling.inputs.load_inputs``)."""
+    from profiling.inputs import load_inputs, session_input_specs
+    return load_inputs(session_input_specs(session), n_samples=1)[0][0]
+
+
+def _ended_profile(session, warmup, runs):
+    """End ``session``'s profiling and summarize its events (``summarize_profile``)."""
+    import json
+
+    with open(session.end_profiling()) as fh:
+        return summarize_profile(json.load(fh), warmup, runs)
 
 
 def summarize_profile(events, warmup, runs):
