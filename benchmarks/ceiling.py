@@ -1,6 +1,6 @@
-"""How good can a latency-ratio predictor get on the host data? Two measurements that bound it.
+"""How good can a latency-ratio predictor get on the host data? Measurements that bound it.
 
-    .venv/bin/python benchmarks/ceiling.py [--groups 10] [--skip-cv]
+    .venv/bin/python benchmarks/ceiling.py [--groups 10] [--skip-cv] [--learning-curve 0.25,0.5,0.75 [--seeds 2]]
 
 1. Repeats. ``datasets/host-cpu/repeat-variants.jsonl.gz`` re-measured 395 variant records of 31
    networks an hour after the sweep, in new processes. Printed: the share of repeated ratios within
@@ -18,7 +18,13 @@
    on the repeated variants against the sweep's ratio, the repeat's and their geometric mean (whether
    a label averaged over two sessions would turn misses into hits).
 
-Prints figures; asserts nothing. Part 2 fits one suite per group (under a minute on the host).
+3. ``--learning-curve 0.25,0.5,0.75``: the family-held-out evaluation again, each fold fitted on that
+   share of its training networks only (a seeded draw of whole networks; every held-out row still
+   predicted), and on all of them. How the share within +-10% grows with the number of networks says
+   whether more networks of the same families would close the gap to the target.
+
+Prints figures; asserts nothing. Part 2 fits one suite per group (under a minute on the host); part 3
+one suite per family and share (about 30 s a share).
 """
 from __future__ import annotations
 
@@ -122,18 +128,69 @@ def networks_held_out(groups: int, again: dict) -> None:
         print(f"   {name:16s} {ok[var][fam == name].mean():10.0%}")
 
 
+def learning_curve(shares: list[float], seeds: int) -> None:
+    import functools
+
+    import pandas as pd
+
+    from advisor.predictors import evaluate, training
+    from advisor.predictors.encoding import SettingEncoder, design_matrix
+    from advisor.predictors.suite import energy_spec_of, fit_suite, layer_index, predict_frame
+
+    sel = training.select(HOST_DATA, "host", "onnxruntime-cpu")
+    frame = sel.frame
+    spec, names = energy_spec_of(sel.records, frame), training.known_settings(frame)
+    design, layers = design_matrix(frame, SettingEncoder(names)), layer_index(frame)
+    nets = np.array(sorted(frame["model_sha"].unique()))
+    var = (frame["setting"] != "none").to_numpy() & np.isfinite(frame["ratio"].to_numpy())
+
+    def fold(fam: str, keep: set):
+        train = frame[(frame["family"] != fam) & frame["model_sha"].isin(keep)]
+        suite = fit_suite(train, names, spec, None, design, layers)
+        return predict_frame(suite, frame[frame["family"] == fam], design, native=True, layers=layers)
+
+    print("3. learning curve (families held out; each fold fitted on a share of its training networks)")
+    print(f"   {'share':>6s} {'seed':>4s} {'networks':>8s} {'within 10%':>11s} {'median error':>13s}")
+    for share in sorted(set(shares)) + [1.0]:
+        for seed in range(seeds if share < 1.0 else 1):
+            keep = set(nets) if share >= 1.0 else set(nets[np.random.default_rng(seed).random(len(nets)) < share])
+            jobs = [functools.partial(fold, fam, keep) for fam in sorted(frame["family"].unique())]
+            pred = pd.concat(evaluate.run_jobs(jobs)).loc[frame.index]
+            err = np.abs(np.exp(pred["pred_log_ratio"].to_numpy()[var]) / frame["ratio"].to_numpy()[var] - 1.0)
+            print(f"   {share:6.2f} {seed:4d} {len(keep):8d} {np.mean(err <= 0.1):10.1%} {np.median(err) * 100:12.2f}%",
+                  flush=True)
+
+
+def _shares(text: str) -> list[float]:
+    try:
+        out = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected shares like 0.25,0.5, got {text!r}") from None
+    if not out or not all(0.0 < v < 1.0 for v in out):
+        raise argparse.ArgumentTypeError(f"shares must lie strictly between 0 and 1, got {text!r}")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", type=int, default=10, help="random groups of networks held out in turn")
     ap.add_argument("--skip-cv", action="store_true", help="print the repeat figures only")
+    ap.add_argument("--learning-curve", type=_shares, metavar="SHARES",
+                    help="also part 3: comma-separated shares of training networks, e.g. 0.25,0.5,0.75")
+    ap.add_argument("--seeds", type=int, default=2, help="draws of networks per share (part 3)")
     args = ap.parse_args()
     if args.groups < 2:
         print(f"error: --groups must be at least 2, got {args.groups}", file=sys.stderr)
+        return 2
+    if args.seeds < 1:
+        print(f"error: --seeds must be at least 1, got {args.seeds}", file=sys.stderr)
         return 2
     again = _repeat_ratios()
     repeats_report(again)
     if not args.skip_cv:
         networks_held_out(args.groups, again)
+    if args.learning_curve:
+        learning_curve(args.learning_curve, args.seeds)
     return 0
 
 
