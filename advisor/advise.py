@@ -205,6 +205,7 @@ def _bundle_summary(bundle) -> dict:
             "evaluation": m.get("evaluation_headline") or {}, "interval_method": m.get("conformal", {}).get("method"),
             "held_out": ((m.get("evaluation") or {}).get("protocol") or {}).get("held_out", "family"),
             "noise_floor": _noise_summary((m.get("evaluation") or {}).get("noise_floor")),
+            "per_setting_ratio": (m.get("evaluation") or {}).get("per_setting_ratio") or {},
             "calibration": _calibration_summary(m.get("calibration"))}
 
 
@@ -271,7 +272,7 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
     """One paragraph: what was chosen, which constraint binds, what was traded, how sure we are."""
     base = next((c for c in outcome.candidates if c.setting == "none"), None)
     ev = pred.bundle.get("evaluation") or {}
-    sure = _sureness(ev, pred)
+    sure = _sureness(ev, pred, outcome.choice.setting if outcome.choice else None)
     bound = "the pessimistic end of each 90% interval" if risk == "pessimistic" else "point predictions"
     if outcome.choice is None:
         near = closest(outcome.candidates, constraints, 3)
@@ -316,8 +317,9 @@ def explain(outcome, constraints: Constraints, objective: str, risk: str, pred: 
     return " ".join(parts)
 
 
-def _sureness(ev: dict, pred: Prediction) -> str:
-    """The bundle's training data and its held-out-family error on the figures the choice rests on."""
+def _sureness(ev: dict, pred: Prediction, setting: str | None = None) -> str:
+    """The bundle's training data and its held-out-family error on the figures the choice rests on, and
+    on the chosen ``setting``'s ratio alone where the bundle's evaluation has it."""
     tr = pred.bundle.get("training") or {}
     held = pred.bundle.get("held_out", "family")
     groups = f" ({len(tr.get('families') or [])} families)" if held == "family" else ""
@@ -340,6 +342,10 @@ def _sureness(ev: dict, pred: Prediction) -> str:
     if parts:
         how = {"family": "whole families", "model.name": "each network"}.get(held, f"each '{held}' group")
         text += f" With {how} held out: " + "; ".join(parts) + "."
+        own = (pred.bundle.get("per_setting_ratio") or {}).get(setting) if setting not in (None, "none") else None
+        if own and own.get("n"):
+            text += (f" For '{setting}' alone: latency ratio median error {own['median_abs_err_pct']:.3g}%, "
+                     f"{100 * own['within_tol']:.0f}% within 10 pct ({own['n']} held-out predictions).")
         noise = pred.bundle.get("noise_floor")
         if noise:
             text += (f" Repeatability: re-measured in one later session, a ratio was within ±10% of the "

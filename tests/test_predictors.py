@@ -354,6 +354,28 @@ def test_folds_in_threads_equal_folds_in_sequence(frame):
     pd.testing.assert_frame_equal(one, two)
 
 
+def test_per_setting_ratio_figures_count_each_settings_rows_alone():
+    """Hand-made predictions: each setting's figures come from its own compressed rows only (the
+    uncompressed rows and rows without a measured ratio are left out)."""
+    import pandas as pd
+
+    from advisor.predictors.evaluate import per_family, per_setting
+
+    ratio = [1.0, 1.0, 2.0, 2.0, 2.0, 0.5, 0.5, np.nan]
+    pred = [1.0, 1.0, 2.0, 2.19, 2.5, 0.5, 0.54, 0.5]  # errors: -, -, 0%, 9.5%, 25%, 0%, 8%, -
+    df = pd.DataFrame({"setting": ["none", "none", "a", "a", "a", "b", "b", "b"],
+                       "family": ["f", "g", "f", "g", "g", "f", "g", "g"],
+                       "ratio": ratio, "pred_log_ratio": np.log(pred)})
+    by = per_setting(df)
+    assert set(by) == {"a", "b"}
+    assert by["a"]["n"] == 3 and by["a"]["within_tol"] == pytest.approx(2 / 3)
+    assert by["a"]["median_abs_err_pct"] == pytest.approx(9.5)
+    assert by["a"]["p90_abs_err_pct"] == pytest.approx(21.9)
+    assert by["b"]["n"] == 2 and by["b"]["within_tol"] == 1.0 and by["b"]["median_abs_err_pct"] == pytest.approx(4.0)
+    fam = per_family(df)
+    assert fam["f"]["n"] == 2 and fam["g"]["n"] == 3 and fam["g"]["within_tol"] == pytest.approx(2 / 3)
+
+
 def test_family_weights_give_every_family_the_same_weight():
     from advisor.predictors.suite import family_weights
 

@@ -51,8 +51,13 @@ def test_train_then_evaluate(profiles, tmp_path):
     ratio = doc["targets"]["ratio"]["methods"]
     assert set(ratio) == {"model", "macs", "setting-median"}
     assert 0 <= ratio["model"]["within_tol"] <= 1 and ratio["model"]["coverage"] is not None
+    by_setting = doc["per_setting_ratio"]
+    assert set(by_setting) == set(SETTINGS) - {"none"}
+    assert sum(f["n"] for f in by_setting.values()) == doc["targets"]["ratio"]["n"]
+    assert "per_setting_ratio" in manifest["evaluation"]
     res = runner.invoke(app, ["evaluate", "--profiles", str(profiles[0]), str(profiles[1])])
     assert res.exit_code == 0 and "Held out by family" in res.stdout
+    assert "Latency ratio by setting" in res.stdout and "int8-static-pc" in res.stdout
 
 
 def test_unknown_device_lists_pairs(profiles):

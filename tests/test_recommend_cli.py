@@ -142,6 +142,22 @@ def test_unbudgeted_accuracy_loss_and_unfused_int8_are_explained():
     assert "cannot fuse" in notes["int8-static-pc"] and "cannot fuse" not in notes["fp16"]
 
 
+def test_evidence_quotes_the_chosen_settings_own_held_out_figures():
+    """The shipped host bundle's evaluation has figures per setting: the reason quotes the chosen
+    setting's, as stored in the manifest; a bundle without them (the TX2 one) quotes none."""
+    from advisor.api import recommend
+    from advisor.decision import Constraints
+    from advisor.predictors.predictor import load_bundle
+
+    rec = recommend(EXAMPLE, "host", Constraints(max_size_bytes=100_000, max_accuracy_drop_pct=1.0))
+    own = load_bundle("host", "onnxruntime-cpu").manifest["evaluation"]["per_setting_ratio"][rec.setting]
+    assert (f"For '{rec.setting}' alone: latency ratio median error {own['median_abs_err_pct']:.3g}%, "
+            f"{100 * own['within_tol']:.0f}% within 10 pct ({own['n']} held-out predictions)") in rec.reason
+    assert rec.bundle["per_setting_ratio"][rec.setting] == own
+    tx2 = recommend(EXAMPLE, "jetson-tx2", Constraints(max_size_bytes=200_000))
+    assert tx2.setting and "alone:" not in tx2.reason
+
+
 def test_a_network_past_the_training_range_is_flagged(bundle):
     """The uncompressed latency's prior past the slowest training network's: the bundle says by how much
     (its trees' correction fades out there) and the recommendation says so; inside the range, nothing."""

@@ -101,6 +101,16 @@ def render_report(report: dict, console=None) -> None:
         for i, (method, f) in enumerate(t["methods"].items()):
             table.add_row(*_row(target if i == 0 else "", method, f))
     console.print(table)
+    by_setting = report.get("per_setting_ratio") or {}
+    if by_setting:
+        table = Table(title=f"Latency ratio by setting (model; each row predicted with its {held} held out)",
+                      title_justify="left")
+        for col in ("setting", "n", "med|err|", "p90|err|", "within"):
+            table.add_column(col, justify="left" if col == "setting" else "right", no_wrap=True)
+        for name, f in sorted(by_setting.items(), key=lambda kv: kv[1]["within_tol"]):
+            table.add_row(name, str(f["n"]), _fmt(f["median_abs_err_pct"], "%"), _fmt(f.get("p90_abs_err_pct"), "%"),
+                          f"{_fmt(f['within_tol'], 'share')} ±10%")
+        console.print(table)
     nf = report.get("noise_floor") or {}
     if nf.get("ratio_pct") is not None:
         console.print(f"noise floor (ratio): {nf['ratio_pct']:.1f}% ({nf['method']}; n={nf['n']})")

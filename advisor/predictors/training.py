@@ -19,7 +19,15 @@ from advisor.predictors import dataset
 from advisor.predictors.bundle import BUNDLE_FORMAT_VERSION, library_versions, user_bundle_dir, write_bundle
 from advisor.predictors.conformal import ALPHA_DEFAULT, METHOD, fit_quantiles
 from advisor.predictors.encoding import SettingEncoder, design_matrix
-from advisor.predictors.evaluate import assemble_folds, fold_jobs, noise_floor, per_family, run_jobs, summarize
+from advisor.predictors.evaluate import (
+    assemble_folds,
+    fold_jobs,
+    noise_floor,
+    per_family,
+    per_setting,
+    run_jobs,
+    summarize,
+)
 from advisor.predictors.predictor import clean_json, suite_files
 from advisor.predictors.suite import energy_spec_of, fit_suite, layer_index
 
@@ -138,6 +146,7 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
         "cv": cv, "held_out": sel.group_by or "family", "nominal_coverage": 1 - ALPHA_DEFAULT,
         "intervals": "calibrated on the out-of-fold residuals of the other families only"},
         "targets": summarize(df, ALPHA_DEFAULT), "per_family_ratio": per_family(df),
+        "per_setting_ratio": per_setting(df),
         "noise_floor": noise_floor(sel.frame, reps), "energy": spec}
     return report, df, suite
 
