@@ -174,7 +174,7 @@ def _shares(text: str) -> list[float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--groups", type=int, default=10, help="random groups of networks held out in turn")
-    ap.add_argument("--skip-cv", action="store_true", help="print the repeat figures only")
+    ap.add_argument("--skip-cv", action="store_true", help="skip part 2 (networks held out)")
     ap.add_argument("--learning-curve", type=_shares, metavar="SHARES",
                     help="also part 3: comma-separated shares of training networks, e.g. 0.25,0.5,0.75")
     ap.add_argument("--seeds", type=int, default=2, help="draws of networks per share (part 3)")
