@@ -12,7 +12,7 @@ import pytest
 from advisor.importers import nasperf, published_tables, qin2018
 from advisor.importers.common import read_rows, write_records
 from advisor.importers.nasperf_arch import ConvNetSpec, WeightSource, build_onnx, loaded_model, parse_name
-from profiling.records import read_records, validate
+from profiling.records import RecordError, read_records, validate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CACHE = Path(__file__).resolve().parents[1] / "datasets" / "jetson-tx2-tensorflow" / "study_features.json"
@@ -200,3 +200,18 @@ def test_study_features_cache_is_current():
     for ident in cache.values():
         assert ident["feature_schema_version"] == FEATURE_SCHEMA_VERSION
         assert sorted(ident["features"]) == feature_names()
+
+
+def test_write_records_validates_all_before_replacing_the_file(tmp_path):
+    from advisor.predictors.synthetic import make_synthetic_records
+
+    recs = make_synthetic_records(families=("conv",), networks_per_family=2, settings=["none", "fp16"], seed=1)
+    path = tmp_path / "records.jsonl.gz"
+    assert write_records(path, recs) == len(recs)
+    before = path.read_bytes()
+    assert write_records(path, recs) == len(recs) and path.read_bytes() == before  # stable bytes (gzip mtime 0)
+    broken = [recs[0], {**recs[1], "status": "maybe"}]
+    with pytest.raises(RecordError, match="status"):
+        write_records(path, broken)
+    assert path.read_bytes() == before and len(read_records(path, strict=True)) == len(recs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.jsonl.gz"]  # no temp file left behind

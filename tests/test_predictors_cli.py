@@ -95,3 +95,32 @@ def test_real_records_fixture(tmp_path):
     rec = next(r for r in load_profiles([fixture]) if r["status"] == "ok")
     rows = b.predict(rec["model"]["features"], ["none", "int8-dynamic", "wq4"])
     assert len(feats) == len(rec["model"]["features"]) and all(r["latency_ms"] > 0 for r in rows)
+
+
+def test_evaluate_seed_moves_only_the_draw_and_is_recorded(profiles, tmp_path):
+    args = ["evaluate", "--profiles", str(profiles[0]), str(profiles[1]), "--json"]
+    docs = {}
+    for seed in (0, 0, 3):
+        res = runner.invoke(app, [*args, "--seed", str(seed)])
+        assert res.exit_code == 0, res.stderr
+        docs.setdefault(seed, []).append(json.loads(res.stdout))
+    assert [d["seed"] for d in docs[0]] == [0, 0] and docs[3][0]["seed"] == 3
+    assert docs[0][0]["targets"] == docs[0][1]["targets"]  # a seed is a seed: the same figures again
+    model = [d["targets"]["ratio"]["methods"]["model"]["median_abs_err_pct"] for d in (docs[0][0], docs[3][0])]
+    assert model[0] != model[1]  # another draw of rows and columns: other trees
+    assert docs[0][0]["data"] == docs[3][0]["data"]
+    bad = runner.invoke(app, [*args, "--seed", "-1"])  # a usage error: exit 2, one line
+    assert bad.exit_code == 2 and bad.stderr.strip().startswith("error:") and "\n" not in bad.stderr.strip(), bad.stderr
+    assert "seed" in bad.stderr
+
+
+def test_evaluate_report_write_failure_is_one_line_and_keeps_nothing_half_written(profiles, tmp_path):
+    report = tmp_path / "missing-folder" / "report.json"
+    res = runner.invoke(app, ["evaluate", "--profiles", str(profiles[0]), str(profiles[1]), "--report", str(report)])
+    _one_line_error(res, "report.json", "does not exist")
+    assert "holding out" not in res.stderr  # refused before any fitting
+    assert not report.parent.exists()
+    (tmp_path / "a-folder").mkdir()  # a write that fails after the fitting: still one error line, at the end
+    res = runner.invoke(app, ["evaluate", "--profiles", str(profiles[0]), "--report", str(tmp_path / "a-folder")])
+    assert res.exit_code == 1 and res.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in res.stdout + res.stderr and list((tmp_path / "a-folder").iterdir()) == []

@@ -26,14 +26,23 @@ def evaluate(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt
              json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON document.")] = False,
              report: Annotated[Path | None, typer.Option("--report", help="Also write the JSON report here.")] = None,
              calibrate_from: CalibrateOpt = None,
+             seed: Annotated[int, typer.Option(help="Seed of every random draw in the fitting (XGBoost's "
+                             "row and column sampling, the layer-time model's sample of layers). 0, the default, "
+                             "is the seed bundles are trained with; other seeds show how far the figures move "
+                             "with the draw alone.")] = 0,
              ) -> None:
     """Leave-one-family-out figures of the predictors against two baselines (MACs, per-setting median).
 
     With --calibrate-from BUNDLE: the base bundle's errors on these profiles before and after a few-shot
     calibration, each network held out in turn (the correction fitted on the other networks).
     """
+    from advisor.errors import OutputError, UsageError
     from advisor.predictors.training import evaluate_profiles
 
+    if seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {seed}.")
+    if report is not None and not report.parent.is_dir():  # before minutes of fitting, not after
+        raise OutputError(f"Cannot write the report to '{report}': folder '{report.parent}' does not exist.")
     err = stderr_console()
     if calibrate_from is not None:
         from advisor.predictors.calibration import evaluate_calibration
@@ -44,7 +53,7 @@ def evaluate(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt
         print_json(_clean(result)) if json_out else render_calibration(result)
         return
     result = evaluate_profiles(list(profiles) + list(more or []), device, runtime, repeat,
-                               progress=lambda msg: err.print(f"[dim]{msg}[/dim]"))
+                               progress=lambda msg: err.print(f"[dim]{msg}[/dim]"), seed=seed)
     if report is not None:
         write_report(report, result)
     if json_out:
@@ -56,13 +65,11 @@ def evaluate(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt
 
 
 def write_report(path: Path, report: dict) -> None:
-    from advisor.errors import OutputError
+    """The JSON report, written through a temp file and a rename (an earlier report survives a failure)."""
+    from advisor.modelio import write_bytes_atomic
     from advisor.predictors.predictor import clean_json
 
-    try:
-        path.write_text(json.dumps(clean_json(report), indent=1, default=str) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"Cannot write the report to '{path}': {exc.strerror or exc}.") from None
+    write_bytes_atomic(path, (json.dumps(clean_json(report), indent=1, default=str) + "\n").encode("utf-8"))
 
 
 _UNITS = {"pct": "%", "pp": "pp", "abs": ""}
@@ -130,7 +137,9 @@ def render_report(report: dict, console=None) -> None:
         console.print(f"a repeat drawn from the records' own CIs (optimistic: no between-session drift): "
                       f"{ceiling['within_10pct']:.0%} within ±10%, "
                       f"rho/net {_fmt(ceiling.get('spearman_median'))}")
-    console.print(f"energy: {report.get('energy', {}).get('mode')}; families: {', '.join(d['families'])}")
+    seed = report.get("seed")
+    console.print(f"energy: {report.get('energy', {}).get('mode')}; families: {', '.join(d['families'])}"
+                  + (f"; seed {seed}" if seed is not None else ""))
     console.print("rho/net: median over networks of the Spearman correlation across its settings; cov90: "
                   "coverage of nominal 90% intervals calibrated without the held-out group")
 

@@ -13,6 +13,7 @@ import csv
 import datetime
 import gzip
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -123,10 +124,19 @@ def now_utc() -> str:
 
 
 def write_records(path: Path, records: list[dict]) -> int:
-    """Validate and write ``records`` as gzipped JSON lines (sorted keys; mtime 0 for stable bytes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as fh:
+    """Validate and write ``records`` as gzipped JSON lines (sorted keys; mtime 0 for stable bytes).
+
+    Every record is validated before anything is written, and the file is replaced in one rename: a
+    record that fails validation (or a failed write) leaves a file already at ``path`` as it was."""
+    from advisor.modelio import write_bytes_atomic
+
+    for rec in records:
+        validate(rec)
+    buf = io.BytesIO()
+    # filename: the gzip header names the file as it did when written in place (same bytes as before)
+    with gzip.GzipFile(filename=str(path), fileobj=buf, mode="wb", compresslevel=9, mtime=0) as fh:
         for rec in records:
-            validate(rec)
             fh.write((json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n").encode())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, buf.getvalue())
     return len(records)

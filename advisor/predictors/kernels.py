@@ -244,7 +244,8 @@ class KernelModel(ParamsMixin):
         return self._fit_trees(lambda: self._matrix(None, index, ids), us[idx])
 
     def _sample(self, us: np.ndarray, groups) -> np.ndarray:
-        """Positions of the layers fitted: those with a time, at most ``max_layers`` of them (seeded)."""
+        """Positions of the layers fitted: those with a time, at most ``max_layers`` of them (seeded by
+        ``xgb_params["random_state"]``, default 0)."""
         idx = np.flatnonzero(np.isfinite(us) & (us > 0.5))
         if len(idx) > self.max_layers:
             p = None
@@ -253,7 +254,8 @@ class KernelModel(ParamsMixin):
                                         return_counts=True)
                 p = 1.0 / cnt[inv]
                 p = p / p.sum()
-            idx = np.sort(np.random.default_rng(0).choice(idx, self.max_layers, replace=False, p=p))
+            seed = int((self.xgb_params or {}).get("random_state", 0))
+            idx = np.sort(np.random.default_rng(seed).choice(idx, self.max_layers, replace=False, p=p))
         return idx
 
     def _fit_trees(self, matrix, us: np.ndarray) -> KernelModel:

@@ -61,7 +61,7 @@ def fit_suite(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
     when the caller has it (each row's columns depend on that row only; the folds share one).
     ``layers``: a ``layer_index`` of these rows (or of more), likewise shared by the folds."""
     encoder = SettingEncoder(known_settings)
-    kernel = fit_kernel(frame, layers)
+    kernel = fit_kernel(frame, layers, seed=int((xgb_params or {}).get("random_state", 0)))
     base = baseline_rows(frame)
     baseline = BaselineLatencyModel(xgb_params=xgb_params).fit(baseline_inputs(model_matrix(base), base, kernel, True, layers),
                                                                 baseline_target(base), family_weights(base["family"]))
@@ -95,11 +95,12 @@ def family_weights(families) -> np.ndarray:
     return w / w.mean() if len(w) else w
 
 
-def fit_kernel(frame, layers: LayerIndex | None = None) -> KernelModel | None:
+def fit_kernel(frame, layers: LayerIndex | None = None, seed: int = 0) -> KernelModel | None:
     """A layer-time model from the rows' measured per-layer times (``k_us``), or None where fewer than
     ``MIN_PROFILED_NETWORKS`` networks have them (or the columns are absent). Its own XGBoost settings
-    (``KernelModel``), not the suite's. ``layers``: a ``layer_index`` holding these rows' tables (the
-    same model, fitted from the index's encoded rows)."""
+    (``KernelModel``), not the suite's, but the suite's seed (``seed``: its layer sample and its trees).
+    ``layers``: a ``layer_index`` holding these rows' tables (the same model, fitted from the index's
+    encoded rows)."""
     if "k_us" not in frame.columns:
         return None
     rows = frame[[u is not None for u in frame["k_us"]]]
@@ -108,10 +109,11 @@ def fit_kernel(frame, layers: LayerIndex | None = None) -> KernelModel | None:
     us = [t for ts in rows["k_us"] for t in ts]
     fams = np.repeat(rows["family"].to_numpy(object), [len(ts) for ts in rows["k_us"]])
     slots = layers.slots(list(rows["k_layers1"])) if layers is not None else None
+    params = {"random_state": int(seed)} if seed else None  # seed 0: the bundles' fit, as before seeds were set
     if slots is not None and (slots >= 0).all():
-        model = KernelModel().fit_indexed(layers, layers.row_ids(slots), us, fams)
+        model = KernelModel(xgb_params=params).fit_indexed(layers, layers.row_ids(slots), us, fams)
     else:
-        model = KernelModel().fit([r for ls in rows["k_layers1"] for r in ls], us, fams)
+        model = KernelModel(xgb_params=params).fit([r for ls in rows["k_layers1"] for r in ls], us, fams)
     return model if model.usable else None
 
 

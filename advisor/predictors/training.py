@@ -151,11 +151,17 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
     return report, df, suite
 
 
-def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progress=None) -> dict:
-    """Leave-one-family-out figures for the profiles' device/runtime (see ``evaluate``)."""
+def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progress=None, seed: int = 0) -> dict:
+    """Leave-one-family-out figures for the profiles' device/runtime (see ``evaluate``). ``seed``: of
+    every random draw of the fitting (XGBoost's row and column sampling, the layer-time model's sample
+    of layers); 0 is the seed bundles are trained with. The report records it (``seed``)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     sel = select(paths, device, runtime)
     repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
-    return evaluate_selection(sel, repeats, progress=progress)[0]
+    report = evaluate_selection(sel, repeats, xgb_params={"random_state": seed} if seed else None, progress=progress)[0]
+    report["seed"] = seed
+    return report
 
 
 def _data_summary(sel: Selection) -> dict:
