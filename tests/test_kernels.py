@@ -209,26 +209,55 @@ def test_fit_from_the_layer_index_is_the_same_model():
 
 def test_dequantized_weight_convolutions_are_read_as_the_plain_kernel():
     """A float convolution de-quantizing its weights every run is priced as the unaligned convolution it
-    runs as; depthwise ones and other kinds are read as stored. A model fitted before that (no
-    ``plain_dqw`` in its bundle) keeps reading rows as stored, with or without a training index."""
+    runs as; other kinds are read as stored. A model fitted before that (no ``plain_dqw`` or
+    ``plain_rows`` in its bundle) keeps reading rows as stored, with or without a training index; one
+    that wrote ``plain_dqw`` reads them at level 1."""
     from advisor.predictors.kernels import plain_kernel_row
 
     dqw = ("mac_conv_dqw", "Conv", "", "conv", 1.0, 1.0, 1e6, 48.0, 32.0, 64.0, 9.0)
     assert plain_kernel_row(dqw) == ("mac_conv_u_n64", "Conv", "", "conv", 0.0, 0.0, 1e6, 48.0, 32.0, 64.0, 9.0)
-    for kept in (("mac_conv_dqw", "Conv", "", "conv_depthwise") + dqw[4:], ("mac_conv_a8_n64",) + dqw[1:]):
-        assert plain_kernel_row(kept) == kept
+    assert plain_kernel_row(("mac_conv_a8_n64",) + dqw[1:]) == ("mac_conv_a8_n64",) + dqw[1:]
+    dw_dqw = ("mac_conv_dqw", "Conv", "", "conv_depthwise") + dqw[4:]
+    assert plain_kernel_row(dw_dqw, level=1) == dw_dqw  # level 1 left depthwise rows as stored
     rng = np.random.default_rng(6)
     rows, us = _rows(600, rng)
     rows += [["mac_conv_u_n64", "Conv", "", "conv", 0.0, 0.0, m, 48.0, 32.0, 64.0, 9.0] for m in rng.uniform(1e4, 1e7, 300)]
     us = np.r_[us, [r[6] / 1e3 * 3.0 for r in rows[600:]]]
     model = KernelModel().fit(rows, us)
-    assert model.plain_dqw_ and model.total_us([dqw]) == model.total_us([plain_kernel_row(dqw)])
+    assert model.plain_rows_ == 2 and model.total_us([dqw]) == model.total_us([plain_kernel_row(dqw)])
     meta, raw = model.to_bundle()
-    legacy = KernelModel.from_bundle({k: v for k, v in meta.items() if k != "plain_dqw"}, raw)
-    assert KernelModel.from_bundle(meta, raw).plain_dqw_ and not legacy.plain_dqw_
+    legacy = KernelModel.from_bundle({k: v for k, v in meta.items() if k != "plain_rows"}, raw)
+    level1 = KernelModel.from_bundle({**{k: v for k, v in meta.items() if k != "plain_rows"}, "plain_dqw": True}, raw)
+    assert KernelModel.from_bundle(meta, raw).plain_rows_ == 2 and legacy.plain_rows_ == 0 and level1.plain_rows_ == 1
     tables = [(dqw,), (plain_kernel_row(dqw),)]
     assert legacy.totals(tables)[0] != legacy.totals(tables)[1]  # "mac_conv_dqw" is not in its vocabulary
     assert np.array_equal(legacy.totals(tables, False, LayerIndex(tables)), legacy.totals(tables))
+    assert level1.totals(tables)[0] == level1.totals(tables)[1]
+
+
+def test_depthwise_rows_on_the_plain_kernel_are_read_as_one_kind():
+    """A depthwise convolution that runs onnxruntime's plain per-group kernel -- its weights de-quantized
+    on every run, or float and unaligned with channels not a multiple of 4, or 1-D (unaligned although
+    its channels are a multiple of 8) -- reads as one kind without alignment flags, so its float and its
+    de-quantized forms are priced alike. A 2-D float one the fast kernel takes (aligned; or unaligned
+    with channels a multiple of 4) keeps its own kind."""
+    from advisor.predictors.kernels import plain_kernel_row
+    from advisor.predictors.layer_encoding import PLAIN_DEPTHWISE
+
+    def dw(kind, c, ok=0.0):
+        return (kind, "Conv", "", "conv_depthwise", ok, ok, 69120.0, float(c), 1.0, 96.0, 9.0)
+
+    plain = [dw("mac_conv_dqw", 80, 1.0), dw("mac_conv_dqw", 81), dw("mac_dw_u", 81), dw("mac_dw_u", 82),
+             dw("mac_dw_u", 80), dw("mac_dw_u", 184)]
+    for row in plain:
+        assert plain_kernel_row(row) == (PLAIN_DEPTHWISE, *row[1:4], 0.0, 0.0, *row[6:]), row
+    assert plain_kernel_row(dw("mac_dw_u", 80)) == plain_kernel_row(dw("mac_conv_dqw", 80, 1.0))
+    for fast in (dw("mac_dw_u", 84), dw("mac_dw_u", 12), dw("mac_dw_a8", 80, 1.0), dw("mac_dw_a16", 96, 1.0)):
+        assert plain_kernel_row(fast) == fast
+    grouped = ("mac_conv_dqw", "Conv", "", "conv_grouped") + dw("x", 80)[4:]
+    assert plain_kernel_row(grouped) == grouped  # grouped ones: not measured alike, read as stored
+    for row in plain:
+        assert plain_kernel_row(row, level=1) == row
 
 
 def test_channel_divisibility():

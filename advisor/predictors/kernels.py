@@ -12,7 +12,8 @@ ratio model's prior (``models.KERN_WEIGHT``; the op-level cost model has the res
 Its predicted MAC time of the original (``x_log_kern_ms`` / ``q0_kern_us``, ``suite.baseline_inputs``),
 put on the measured scale beside the work outside the MAC layers (``cost_priors.KernelLatencyPrior``),
 is likewise half of the uncompressed-latency model's prior. Rows are read through
-``layer_encoding.plain_kernel_row`` (a convolution de-quantizing its weights runs the plain kernel).
+``layer_encoding.plain_kernel_row`` (a convolution de-quantizing its weights runs the plain kernel, and
+so does a depthwise one that the fast depthwise kernel does not take).
 
 The pieces:
 
@@ -49,6 +50,7 @@ from advisor.predictors.base import (
 from advisor.predictors.layer_encoding import (
     CATEGORICAL,
     LAYER_FIELDS,
+    PLAIN_ROWS,
     LayerIndex,
     column_names,
     encode,
@@ -227,7 +229,7 @@ class KernelModel(ParamsMixin):
         family of wide networks with many layers would otherwise set the prices)."""
         us = np.asarray(us, float)
         idx = self._sample(us, groups)
-        self.plain_dqw_ = True
+        self.plain_rows_ = PLAIN_ROWS
         rows = [plain_kernel_row(normalise_row(rows[i])) for i in idx]
         self.vocab_ = {f: sorted({r[i] for r in rows}) for i, f in enumerate(CATEGORICAL)}
         return self._fit_trees(lambda: self._matrix(rows), us[idx])
@@ -237,7 +239,7 @@ class KernelModel(ParamsMixin):
         ``fit`` would get the rows): the same model, without normalising and encoding the rows again."""
         us = np.asarray(us, float)
         idx = self._sample(us, groups)
-        self.plain_dqw_ = index.plain_dqw  # the rows as the index reads them
+        self.plain_rows_ = index.plain_rows  # the rows as the index reads them
         ids = np.asarray(row_ids, int)[idx]
         cats = {f: index.column_values(f) for f in CATEGORICAL}
         self.vocab_ = {f: sorted({cats[f][i] for i in ids}) for f in CATEGORICAL}
@@ -301,10 +303,10 @@ class KernelModel(ParamsMixin):
         n = len(tables)
         if not self.usable:
             return np.full(n, np.nan)
-        plain = getattr(self, "plain_dqw_", False)
-        slots = index.slots(tables) if index is not None and index.plain_dqw == plain else None
+        plain = getattr(self, "plain_rows_", 0)
+        slots = index.slots(tables) if index is not None and index.plain_rows == plain else None
         if slots is None:  # tables of no training run: index this call's (each distinct one priced once)
-            index = LayerIndex(tables, plain_dqw=plain)
+            index = LayerIndex(tables, plain_rows=plain)
             slots = index.slots(tables)
         sums = index.sums(self, native)
         return np.where(slots >= 0, sums[np.maximum(slots, 0)] if len(sums) else np.nan, np.nan)
@@ -313,7 +315,7 @@ class KernelModel(ParamsMixin):
         check_fitted(self, "vocab_")
         return ({"params": self.get_params(), "vocab": self.vocab_, "n_layers": self.n_layers_,
                  "layers_version": LAYERS_VERSION, "target": self.target_,
-                 "plain_dqw": getattr(self, "plain_dqw_", False)},
+                 "plain_rows": getattr(self, "plain_rows_", 0)},
                 booster_to_json(self.booster_) if self.booster_ is not None else None)
 
     @classmethod
@@ -322,7 +324,8 @@ class KernelModel(ParamsMixin):
         est.vocab_ = {k: list(v) for k, v in meta["vocab"].items()}
         est.n_layers_ = int(meta["n_layers"])
         est.target_ = str(meta.get("target", "log_us"))  # bundles before the per-MAC target fit log(us)
-        est.plain_dqw_ = bool(meta.get("plain_dqw", False))  # bundles before it read the rows as stored
+        # bundles before the levels wrote "plain_dqw" (level 1 when true); before that, rows as stored
+        est.plain_rows_ = int(meta["plain_rows"]) if "plain_rows" in meta else 1 if meta.get("plain_dqw") else 0
         known = meta.get("layers_version") == LAYERS_VERSION and est.target_ in ("log_us", cls.TARGET)
         est.booster_ = booster_from_json(raw) if raw is not None and known else None
         return est

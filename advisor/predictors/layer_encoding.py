@@ -43,19 +43,50 @@ def normalise_row(r) -> tuple:
     return tuple(str(v) for v in r[:c]) + tuple(float(v) for v in r[c:])
 
 
-def plain_kernel_row(row: tuple) -> tuple:
-    """A normalised layer row as the layer-time model reads it: a float convolution whose weights are
-    de-quantized on every run (kind ``mac_conv_dqw``, category ``conv``) runs onnxruntime's plain
-    convolution kernel, as an unaligned one does (its blocked NCHWc kernels take constant weights only),
-    so it is read as that unaligned convolution (``structure.conv_kind``, no alignment). Measured on the
-    host: 0.062 / 0.033 / 0.029 ns per MAC for such convolutions of 1e5-1e6 / 1e6-1e7 / over 1e7 MACs,
-    0.062 / 0.036 / 0.030 for unaligned ones. Apart, the model priced the de-quantized 1-D convolutions
-    of the TCNs, held out, 10% above their float ones (they run the same kernel); read alike, the ratio
-    went from 76.0% to 76.8% within +-10% (18 families held out). Depthwise and grouped ones stay apart:
-    they fall from the blocked kernel to the per-group one (~0.6 ns per MAC whatever their channels)."""
-    if row[0] == "mac_conv_dqw" and row[3] == "conv":
+# How a layer-time model reads layer rows (``plain_kernel_row``; bundles record the level they were
+# fitted at): 0 as stored; 1 a convolution de-quantizing its weights as the unaligned convolution it
+# runs as; 2 also every depthwise convolution that runs the plain per-group kernel as one kind.
+PLAIN_ROWS = 2
+PLAIN_DEPTHWISE = "mac_dw_plain"
+
+
+def plain_kernel_row(row: tuple, level: int = PLAIN_ROWS) -> tuple:
+    """A normalised layer row as the layer-time model reads it (``level``: see ``PLAIN_ROWS``).
+
+    Level 1: a float convolution whose weights are de-quantized on every run (kind ``mac_conv_dqw``,
+    category ``conv``) runs onnxruntime's plain convolution kernel, as an unaligned one does (its
+    blocked NCHWc kernels take constant weights only), so it is read as that unaligned convolution
+    (``structure.conv_kind``, no alignment). Measured on the host: 0.062 / 0.033 / 0.029 ns per MAC for
+    such convolutions of 1e5-1e6 / 1e6-1e7 / over 1e7 MACs, 0.062 / 0.036 / 0.030 for unaligned ones.
+    Apart, the model priced the de-quantized 1-D convolutions of the TCNs, held out, 10% above their
+    float ones (they run the same kernel); read alike, the ratio went from 76.0% to 76.8% within +-10%
+    (18 families held out).
+
+    Level 2: a depthwise convolution runs onnxruntime's fast depthwise kernel only when it is 2-D, its
+    channels a multiple of 4 and its weights constant; otherwise the plain per-group kernel, at the
+    same cost whatever made it fall there. Measured on the host (one Conv + Relu, 3x3 at 28x28,
+    stride 1 and 2, 12-136 channels; 1-D with windows 3 and 9; float vs de-quantized weights): a 2-D
+    float one with channels a multiple of 4 takes 0.21-0.53 of the de-quantized one's time; with 82 or
+    130 channels, 0.99-1.00; a 1-D one, 0.91-0.99 at every width. So every depthwise row that runs the
+    plain kernel is read as one kind, ``PLAIN_DEPTHWISE``, without alignment flags: a de-quantized one
+    (``mac_conv_dqw``), and a float one stored as unaligned (``mac_dw_u``) whose channels are not a
+    multiple of 4, or are a multiple of 8 (the replay's alignment flags are 0 for a 1-D convolution
+    only, then). Before, the model priced the TCNs' 1-D depthwise layers at 0.09 ns per MAC in float
+    (learned from 2-D ones with the same channels) and 0.7 in int8 (learned from 2-D de-quantized ones)
+    where both measure 0.3-0.35. A 1-D depthwise row with channels 4 mod 8 still reads as a 2-D one:
+    the rows do not tell the two apart (84 of the host data's 1,050 1-D depthwise rows)."""
+    if level >= 1 and row[0] == "mac_conv_dqw" and row[3] == "conv":
         return (conv_kind(0.0, 0.0, row[_C_OUT]), *row[1:4], 0.0, 0.0, *row[6:])
+    if level >= 2 and row[3] == "conv_depthwise" and (
+            row[0] == "mac_conv_dqw" or (row[0] == "mac_dw_u" and _plain_depthwise_channels(row[_C_OUT]))):
+        return (PLAIN_DEPTHWISE, *row[1:4], 0.0, 0.0, *row[6:])
     return row
+
+
+def _plain_depthwise_channels(c: float) -> bool:
+    """Channels of an unaligned float depthwise row that put it on the plain kernel (``plain_kernel_row``)."""
+    n = int(round(c))
+    return n % 4 != 0 or n % 8 == 0
 
 
 def fields(rows: list) -> dict:
@@ -93,10 +124,11 @@ class LayerIndex:
 
     Tables are recognised by identity (the frame's own objects, kept referenced here); ``slots`` is
     None for a list holding any other table, and ``KernelModel.totals`` then prices it the plain way.
-    ``plain_dqw``: rows read through ``plain_kernel_row`` (models fitted before it read them as stored)."""
+    ``plain_rows``: the level rows are read through ``plain_kernel_row`` at (``PLAIN_ROWS``; 0 as stored,
+    for models fitted before it)."""
 
-    def __init__(self, tables, plain_dqw: bool = True):
-        self.plain_dqw = plain_dqw
+    def __init__(self, tables, plain_rows: int = PLAIN_ROWS):
+        self.plain_rows = int(plain_rows)
         content: dict = {}
         rows: dict = {}
         owner, where = [], []
@@ -110,7 +142,7 @@ class LayerIndex:
             if slot is None:
                 slot = content[key] = len(content)
                 owner += [slot] * len(key)
-                where += [rows.setdefault(plain_kernel_row(r) if plain_dqw else r, len(rows)) for r in key]
+                where += [rows.setdefault(plain_kernel_row(r, self.plain_rows), len(rows)) for r in key]
             self._slot_of[id(t)] = slot
             self._tables.append(t)
         self.rows = list(rows)
