@@ -255,7 +255,7 @@ def test_depthwise_rows_on_the_plain_kernel_are_read_as_one_kind():
     for fast in (dw("mac_dw_u", 84), dw("mac_dw_u", 12), dw("mac_dw_a8", 80, 1.0), dw("mac_dw_a16", 96, 1.0)):
         assert plain_kernel_row(fast) == fast
     grouped = ("mac_conv_dqw", "Conv", "", "conv_grouped") + dw("x", 80)[4:]
-    assert plain_kernel_row(grouped) == grouped  # grouped ones: not measured alike, read as stored
+    assert plain_kernel_row(grouped) == grouped  # grouped ones are read as stored (plain_kernel_row)
     for row in plain:
         assert plain_kernel_row(row, level=1) == row
 
