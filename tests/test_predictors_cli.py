@@ -112,6 +112,8 @@ def test_evaluate_seed_moves_only_the_draw_and_is_recorded(profiles, tmp_path):
     bad = runner.invoke(app, [*args, "--seed", "-1"])  # a usage error: exit 2, one line
     assert bad.exit_code == 2 and bad.stderr.strip().startswith("error:") and "\n" not in bad.stderr.strip(), bad.stderr
     assert "seed" in bad.stderr
+    both = runner.invoke(app, [*args, "--seed", "2", "--calibrate-from", str(tmp_path)])
+    assert both.exit_code == 2 and "--calibrate-from" in both.stderr and "\n" not in both.stderr.strip()
 
 
 def test_evaluate_report_write_failure_is_one_line_and_keeps_nothing_half_written(profiles, tmp_path):

@@ -41,6 +41,8 @@ def evaluate(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt
 
     if seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {seed}.")
+    if seed and calibrate_from is not None:
+        raise UsageError("--seed applies to the fitting from scratch; a calibration (--calibrate-from) draws nothing.")
     if report is not None and not report.parent.is_dir():  # before minutes of fitting, not after
         raise OutputError(f"Cannot write the report to '{report}': folder '{report.parent}' does not exist.")
     err = stderr_console()
