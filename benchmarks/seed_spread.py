@@ -40,13 +40,14 @@ def main() -> int:
     args = ap.parse_args()
 
     from advisor.predictors import training
+    from advisor.predictors.base import seed_params
 
     sel = training.select(HOST_DATA, "host", "onnxruntime-cpu")
     rows, per_setting = [], {}
     print(f"{'seed':>4s} {'within 10%':>10s} {'median':>7s} {'p90':>6s} {'rho':>6s} {'cov90':>6s} {'base med':>8s} {'time':>5s}")
     for seed in args.seeds:
         t0 = time.time()
-        report, _ = training.evaluate_selection(sel, xgb_params={"random_state": seed} if seed else None)
+        report, _ = training.evaluate_selection(sel, xgb_params=seed_params(seed))
         r = report["targets"]["ratio"]["methods"]["model"]
         b = report["targets"]["baseline_latency_ms"]["methods"]["model"]
         rows.append((r["within_tol"], r["median_abs_err_pct"], r["p90_abs_err_pct"], r["spearman_median"], r["coverage"],

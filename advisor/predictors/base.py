@@ -14,6 +14,13 @@ XGB_DEFAULTS = {"n_estimators": 400, "max_depth": 4, "learning_rate": 0.05, "sub
                 "objective": "reg:squarederror", "random_state": 0}
 
 
+def seed_params(seed: int) -> dict | None:
+    """XGBoost overrides that draw with ``seed`` (row and column sampling; the layer-time model's sample
+    of layers too); None for seed 0, the default every fit and bundle already uses (so a bundle's
+    recorded parameters stay as they were)."""
+    return {"random_state": int(seed)} if seed else None
+
+
 class NotFittedError(AdvisorError, ValueError, AttributeError):
     """``predict`` (or a fitted-only method) called before ``fit``; same bases as scikit-learn's."""
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advisor.predictors.base import seed_params
 from advisor.predictors.encoding import SettingEncoder, design_matrix, model_matrix
 from advisor.predictors.kernels import KernelModel, LayerIndex, log_ratio_of
 from advisor.predictors.models import (
@@ -109,7 +110,7 @@ def fit_kernel(frame, layers: LayerIndex | None = None, seed: int = 0) -> Kernel
     us = [t for ts in rows["k_us"] for t in ts]
     fams = np.repeat(rows["family"].to_numpy(object), [len(ts) for ts in rows["k_us"]])
     slots = layers.slots(list(rows["k_layers1"])) if layers is not None else None
-    params = {"random_state": int(seed)} if seed else None  # seed 0: the bundles' fit, as before seeds were set
+    params = seed_params(seed)
     if slots is not None and (slots >= 0).all():
         model = KernelModel(xgb_params=params).fit_indexed(layers, layers.row_ids(slots), us, fams)
     else:

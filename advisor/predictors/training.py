@@ -16,6 +16,7 @@ import numpy as np
 
 from advisor.errors import DataError
 from advisor.predictors import dataset
+from advisor.predictors.base import seed_params
 from advisor.predictors.bundle import BUNDLE_FORMAT_VERSION, library_versions, user_bundle_dir, write_bundle
 from advisor.predictors.conformal import ALPHA_DEFAULT, METHOD, fit_quantiles
 from advisor.predictors.encoding import SettingEncoder, design_matrix
@@ -159,7 +160,7 @@ def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progr
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     sel = select(paths, device, runtime)
     repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
-    report = evaluate_selection(sel, repeats, xgb_params={"random_state": seed} if seed else None, progress=progress)[0]
+    report = evaluate_selection(sel, repeats, xgb_params=seed_params(seed), progress=progress)[0]
     report["seed"] = seed
     return report
 
