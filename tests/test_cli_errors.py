@@ -85,4 +85,25 @@ def test_bad_data_file(tmp_path, good_model):
 
 def test_missing_option_is_usage_error(good_model):
     r = runner.invoke(app, ["compress", str(good_model)])
-    assert r.exit_code == 2 and "Traceback" not in r.stdout + r.stderr
+    _assert_one_line_error(r, "missing option '--setting'", "see 'advisor compress --help'", code=2)
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["predict", "MODEL", "--device", "host", "--thread", "2"], ["no such option: --thread", "advisor predict --help"]),
+    (["recommend"], ["missing argument 'model'", "advisor recommend --help"]),
+    (["evaluate", "--seed", "x"], ["invalid value for '--seed'", "advisor evaluate --help"]),
+    (["settings", "extra"], ["unexpected extra argument", "(extra)"]),
+    (["zoo", "build", "--bogus"], ["no such option: --bogus", "advisor zoo build --help"]),
+    (["frobnicate"], ["no such command 'frobnicate'", "advisor --help"]),
+])
+def test_usage_errors_are_one_line(good_model, args, needles):
+    """click's usage errors (unknown option, missing argument, bad value) are one line with exit 2, like
+    every other error, instead of a framed usage panel."""
+    args = [str(good_model) if a == "MODEL" else a for a in args]
+    _assert_one_line_error(runner.invoke(app, args), *needles, code=2)
+
+
+def test_bare_command_prints_its_help():
+    for args, word in (([], "recommend"), (["zoo"], "build")):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and word in r.stdout and "error" not in r.stderr, (r.stdout, r.stderr)

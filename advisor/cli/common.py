@@ -11,6 +11,7 @@ import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INFEASIBLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -31,6 +32,45 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     text = " ".join(str(message).split())
     print(f"error: {text}", file=sys.stderr)
     return typer.Exit(code)
+
+
+def _click_class(name: str) -> type:
+    """A click exception class as the installed typer raises it (recent typers carry their own click)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+_USAGE_ERROR, _CLICK_EXCEPTION = _click_class("UsageError"), _click_class("ClickException")
+
+
+class OneLineErrors(TyperGroup):
+    """The command group whose usage errors (an unknown option, a missing argument, a bad choice) are
+    one ``error:`` line with exit code 2, like every other error, instead of click's framed
+    usage panel: ``error: No such option: --thread (Possible options: --threads). See 'advisor
+    predict --help'.`` Bare ``advisor`` (or ``advisor zoo``) still prints its help."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _USAGE_ERROR as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `advisor` / `advisor zoo`: the help
+                text = exc.format_message()  # the help (rich help is printed as the error is made)
+                if text.strip():
+                    print(text)
+                sys.exit(EXIT_USAGE)
+            where = exc.ctx.command_path if exc.ctx else (prog_name or self.name)
+            text = " ".join(exc.format_message().split()).rstrip(".")
+            print(f"error: {text}. See '{where} --help'.", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        except _CLICK_EXCEPTION as exc:
+            print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            print("error: interrupted", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
+        # without standalone mode click returns an Exit's code, or the command's own return value
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else EXIT_OK)
 
 
 def handle_errors(fn):

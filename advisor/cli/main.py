@@ -16,9 +16,10 @@ from advisor.cli import (
     train_cmd,
     zoo_cmd,
 )
+from advisor.cli.common import OneLineErrors
 
 app = typer.Typer(
-    name="advisor", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    cls=OneLineErrors, name="advisor", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Compression Advisor: whether and how to compress a neural network for an embedded device.")
 
 app.command("inspect")(inspect_cmd.inspect)
