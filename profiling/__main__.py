@@ -14,14 +14,22 @@ import os
 import sys
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one ``error:`` line and exit 2, like every other error of the agent."""
+
+    def error(self, message):
+        sys.stderr.write("error: {}. See '{} --help'.\n".format(" ".join(message.split()), self.prog))
+        sys.exit(2)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m profiling", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command")
+    parser = _OneLineParser(prog="python -m profiling", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="{run}")  # measure-one is internal
     run = sub.add_parser("run", help="measure every item of a plan into an append-only JSONL file")
     run.add_argument("plan")
     run.add_argument("--out", required=True)
     run.add_argument("--wait", action="store_true", help="wait for the device lock instead of refusing")
-    one = sub.add_parser("measure-one", help=argparse.SUPPRESS)
+    one = sub.add_parser("measure-one")
     one.add_argument("job")
     one.add_argument("result")
     args = parser.parse_args(argv)

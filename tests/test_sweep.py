@@ -121,3 +121,13 @@ def test_advisor_profile_end_to_end(tmp_path, zoo_files, monkeypatch):
     again = CliRunner().invoke(app, args)
     assert json.loads(again.stdout)["already_done"] == 8
     assert len(read_records(out)) == 8
+
+
+@pytest.mark.parametrize(("args", "needle"), [(["run"], "required: plan, --out"), (["--bogus"], "--bogus"),
+                                               (["run", "p.json", "--out"], "expected one argument")])
+def test_agent_usage_errors_are_one_line(tmp_path, args, needle):
+    proc = subprocess.run([sys.executable, "-m", "profiling", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and err.startswith("error: ") and "\n" not in err and needle in err, err
+    assert "Traceback" not in err
