@@ -60,15 +60,11 @@ class OneLineErrors(TyperGroup):
                     print(text)
                 sys.exit(EXIT_USAGE)
             where = exc.ctx.command_path if exc.ctx else (prog_name or self.name)
-            text = " ".join(exc.format_message().split()).rstrip(".")
-            print(f"error: {text}. See '{where} --help'.", file=sys.stderr)
-            sys.exit(EXIT_USAGE)
+            sys.exit(fail(f"{exc.format_message().strip().rstrip('.')}. See '{where} --help'.", EXIT_USAGE).exit_code)
         except _CLICK_EXCEPTION as exc:
-            print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
-            sys.exit(exc.exit_code)
+            sys.exit(fail(exc.format_message(), exc.exit_code).exit_code)
         except typer.Abort:
-            print("error: interrupted", file=sys.stderr)
-            sys.exit(EXIT_INTERRUPTED)
+            sys.exit(fail("interrupted", EXIT_INTERRUPTED).exit_code)
         # without standalone mode click returns an Exit's code, or the command's own return value
         sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else EXIT_OK)
 
