@@ -1,7 +1,7 @@
 """Would the host's latency-ratio predictor get better with information it cannot have? Oracles and
 ensembles that bound what the missing 7-8 points (85% within +-10%, families held out) could come from.
 
-    .venv/bin/python benchmarks/oracles.py [--seeds 3] [--skip-oracles]
+    .venv/bin/python benchmarks/oracles.py [--seeds 3] [--skip-oracles] [--ops-of fp16]
 
 1. Node profiles against the labels. Each record's node profile (onnxruntime's profiler, taken after
    the sweep in a process of its own, ``datasets/add_node_profiles.py``) gives a total run time. The
@@ -19,6 +19,11 @@ ensembles that bound what the missing 7-8 points (85% within +-10%, families hel
 3. Seed ensembles: the out-of-fold predictions of ``--seeds`` fits with different seeds (every random
    draw: XGBoost's sampling, the layer-time model's sample of layers) averaged on the log scale, and
    the share within +-10% after 1, 2, ... of them: the variance part of the error.
+
+4. ``--ops-of SETTING``: where that setting's variants change the graph onnxruntime runs, from the
+   profiles, per family: the measured ratio (median) and the op types whose node count and time
+   (share of the original's profiled run) changed most, each a median over the family's networks.
+   Node counts are exact; times carry the profiles' process-to-process noise (part 1).
 
 Prints figures; asserts nothing. Each fit of the 18 folds takes about 40 s on the host; the default
 run (3 seeds, two oracles) about 4 minutes.
@@ -39,13 +44,16 @@ GROUPS = (("int8-static", "int8-static"), ("channel pruning", "chprune"), ("weig
 
 
 def _profiles(records) -> dict:
-    """record id -> (profiled run us, node count, Counter of executed op types)."""
+    """record id -> (profiled run us, node count, Counter of executed op types, us per op type)."""
     out = {}
     for r in records:
         prof = r.get("node_profile") if r.get("status") == "ok" else None
         if prof and prof.get("nodes"):
+            times: dict = collections.defaultdict(float)
+            for n in prof["nodes"]:
+                times[n[1]] += float(n[2])
             out[r["record_id"]] = (float(prof["run_us"]), len(prof["nodes"]),
-                                   collections.Counter(n[1] for n in prof["nodes"]))
+                                   collections.Counter(n[1] for n in prof["nodes"]), dict(times))
     return out
 
 
@@ -155,10 +163,30 @@ def ensembles(sel, first, seeds: int) -> None:
               + (f"   (single seeds: {', '.join(f'{s:.1%}' for s in singles[:k])})" if k > 1 else ""))
 
 
+def ops_of(frame, prof: dict, setting: str, top: int = 4) -> None:
+    print(f"4. What onnxruntime runs differently in '{setting}' variants (median per family: node count, "
+          "time as a share of the original's run)")
+    base = frame[frame["setting"] == "none"].drop_duplicates("model_sha").set_index("model_sha")["record_id"]
+    rows = frame[(frame["setting"] == setting) & frame["record_id"].isin(prof)]
+    for fam, part in rows.groupby("family"):
+        dn, dt = collections.defaultdict(list), collections.defaultdict(list)
+        for rid, sha in zip(part["record_id"], part["model_sha"], strict=True):
+            if base.get(sha) not in prof:
+                continue
+            (_, _, n1, t1), (run0, _, n0, t0) = prof[rid], prof[base[sha]]
+            for op in set(n1) | set(n0):
+                dn[op].append(n1.get(op, 0) - n0.get(op, 0))
+                dt[op].append((t1.get(op, 0.0) - t0.get(op, 0.0)) / run0)
+        moved = sorted(dn, key=lambda o: -abs(float(np.median(dt[o]))))[:top]
+        desc = ", ".join(f"{o} {np.median(dn[o]):+g} ({np.median(dt[o]):+.1%})" for o in moved)
+        print(f"   {fam:<15} ratio {part['ratio'].median():.3f}: {desc}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3, help="fits averaged in part 3 (>= 1)")
-    ap.add_argument("--skip-oracles", action="store_true", help="parts 1 and 3 only")
+    ap.add_argument("--skip-oracles", action="store_true", help="leave out part 2")
+    ap.add_argument("--ops-of", metavar="SETTING", help="part 4 for this setting (e.g. fp16)")
     args = ap.parse_args()
     if args.seeds < 1:
         ap.error("--seeds must be at least 1")
@@ -171,6 +199,8 @@ def main() -> int:
     if not args.skip_oracles:
         oracles(sel, prof, shipped)
     ensembles(sel, first, args.seeds)
+    if args.ops_of:
+        ops_of(sel.frame, prof, args.ops_of)
     return 0
 
 
