@@ -95,6 +95,10 @@ def test_missing_option_is_usage_error(good_model):
     (["settings", "extra"], ["unexpected extra argument", "(extra)"]),
     (["zoo", "build", "--bogus"], ["no such option: --bogus", "advisor zoo build --help"]),
     (["frobnicate"], ["no such command 'frobnicate'", "advisor --help"]),
+    # click raises this one without its context: the command is found from the arguments
+    (["recommend", "MODEL", "--device", "host", "--max-latency"], ["'--max-latency' requires an argument",
+                                                                  "advisor recommend --help"]),
+    (["zoo", "build", "--out"], ["'--out' requires an argument", "advisor zoo build --help"]),
 ])
 def test_usage_errors_are_one_line(good_model, args, needles):
     """click's usage errors (unknown option, missing argument, bad value) are one line with exit 2, like

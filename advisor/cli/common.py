@@ -59,7 +59,7 @@ class OneLineErrors(TyperGroup):
                 if text.strip():
                     print(text)
                 sys.exit(EXIT_USAGE)
-            where = exc.ctx.command_path if exc.ctx else (prog_name or self.name)
+            where = exc.ctx.command_path if exc.ctx else self._command_path(args, prog_name)
             sys.exit(fail(f"{exc.format_message().strip().rstrip('.')}. See '{where} --help'.", EXIT_USAGE).exit_code)
         except _CLICK_EXCEPTION as exc:
             sys.exit(fail(exc.format_message(), exc.exit_code).exit_code)
@@ -67,6 +67,18 @@ class OneLineErrors(TyperGroup):
             sys.exit(fail("interrupted", EXIT_INTERRUPTED).exit_code)
         # without standalone mode click returns an Exit's code, or the command's own return value
         sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else EXIT_OK)
+
+    def _command_path(self, args, prog_name) -> str:
+        """``advisor recommend`` for an error raised without its context (click leaves it out of some
+        parse errors, e.g. an option given no value): the (sub)command names leading ``args``."""
+        path, group = [prog_name or self.name or "advisor"], self
+        for word in sys.argv[1:] if args is None else args:
+            sub = getattr(group, "commands", {}).get(word)
+            if sub is None:
+                break
+            path.append(word)
+            group = sub
+        return " ".join(path)
 
 
 def handle_errors(fn):
