@@ -49,11 +49,11 @@ def _profiles(records) -> dict:
     for r in records:
         prof = r.get("node_profile") if r.get("status") == "ok" else None
         if prof and prof.get("nodes"):
-            times: dict = collections.defaultdict(float)
-            for n in prof["nodes"]:
-                times[n[1]] += float(n[2])
-            out[r["record_id"]] = (float(prof["run_us"]), len(prof["nodes"]),
-                                   collections.Counter(n[1] for n in prof["nodes"]), dict(times))
+            counts, times = collections.Counter(), collections.defaultdict(float)
+            for _, op, us in prof["nodes"]:
+                counts[op] += 1
+                times[op] += float(us)
+            out[r["record_id"]] = (float(prof["run_us"]), len(prof["nodes"]), counts, dict(times))
     return out
 
 

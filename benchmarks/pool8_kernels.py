@@ -13,14 +13,12 @@ runs, us):
 - ``after int conv``: the same after a QDQ 1x1 convolution, which onnxruntime fuses into a
   QLinearConv and moves to channels-last, where its 8-bit MaxPool is NhwcMaxPool.
 
-The kernels each graph ran are printed with their times. Prints figures; asserts nothing.
+The pool kernels each graph ran are printed with their times (two pools of one kind in a graph would
+be summed; these graphs have one). Prints figures; asserts nothing.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 
 import numpy as np
 
@@ -62,28 +60,15 @@ def _graph(op: str, c: int, h: int, k: int, s: int, mode: str):
 
 
 def _kernel_times(model, x: np.ndarray, runs: int) -> dict:
-    """Median time (us) per run of each op type the session ran, from onnxruntime's profiler."""
-    import onnxruntime as ort
+    """Median kernel time (us) per run of each op type the session ran
+    (``profiling.runtimes.ort_session.node_profile``: 1 thread, warm-up runs left out)."""
+    from profiling.runtimes.ort_session import node_profile
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = so.inter_op_num_threads = 1
-    so.enable_profiling = True
-    so.log_severity_level = 3
-    so.profile_file_prefix = os.path.join(tempfile.gettempdir(), "pool8-kernels")
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    for _ in range(runs):
-        sess.run(None, {"x": x})
-    path = sess.end_profiling()
-    try:
-        with open(path) as fh:
-            events = json.load(fh)
-    finally:
-        os.remove(path)
+    prof = node_profile(model.SerializeToString(), {"x": x}, threads=1, min_runs=runs, budget_s=0.0)
     per_op: dict = {}
-    for e in events:
-        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
-            per_op.setdefault(e["args"]["op_name"], []).append(e["dur"])
-    return {op: float(np.median(d)) * len(d) / runs for op, d in per_op.items()}
+    for _, op, us in prof["nodes"]:
+        per_op[op] = per_op.get(op, 0.0) + us
+    return per_op
 
 
 def main() -> int:
