@@ -131,6 +131,13 @@ def mac_part(sel, oof, totals: dict, in_sample: bool = False) -> None:
         print(f"   {s:<26} {len(idx):>4}  {kerr.loc[idx].mean():>30.0%}  {hit.loc[idx].mean():>19.0%} / "
               f"{hit_mac.loc[idx].mean():.0%}")
     print(f"   {'all':<26} {len(v):>4}  {kerr.mean():>30.0%}  {hit.mean():>19.1%} / {hit_mac.mean():.1%}")
+    if not in_sample:  # how far a record's profile drifts as a whole
+        raw_sum = f["k_us"].map(lambda us: float(sum(us)) if us is not None else np.nan)
+        m0 = v["model_sha"].map(dict(zip(base["model_sha"], raw_sum.loc[base.index], strict=True)))
+        raw = pd.Series(_within(np.log(raw_sum.loc[v.index] / m0 / rM[ok])), v.index)
+        same = v["setting"].str.startswith(("sparse", "wq16"))
+        print(f"   the profiled MAC-layer time over the original's (two processes) within +-10% of rM: {raw.mean():.0%} "
+              f"({raw[same].mean():.0%} of the sparse and wq16 variants, whose work is the original's)")
 
 
 def layer_rows(sel) -> None:
