@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from advisor.decision import Candidate, Constraints, assess, binding_constraint, closest, decide
+from advisor.errors import DataError
 
 # Shipped default runtime per device: the first whose bundle exists is used when none is given.
 DEFAULT_RUNTIMES = {"host": ("onnxruntime-cpu",),
@@ -94,9 +95,11 @@ def _is_device_transfer(path) -> bool:
 
 
 def predict(model_path, device: str, runtime: str | None = None, data=None, bundle_dir=None,
-            input_shapes: dict | None = None) -> Prediction:
+            input_shapes: dict | None = None, measured_ratios: dict | None = None) -> Prediction:
     """Predict every registered setting for the model at ``model_path`` on ``device``/``runtime``.
-    ``input_shapes`` ({input name: dims}) fixes dynamic input dims (required when it has any)."""
+    ``input_shapes`` ({input name: dims}) fixes dynamic input dims (required when it has any).
+    ``measured_ratios`` ({setting: latency over the uncompressed model's, measured on the device}):
+    those settings report their measurement and update the others (``PredictorBundle.predict``)."""
     from advisor.api import file_sha256
     from advisor.compression import get_setting, setting_names
     from advisor.devices import get_device
@@ -113,8 +116,12 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     names = [n for n in setting_names() if n in bundle.manifest.get("known_settings", setting_names())]
     reasons = {n: get_setting(n).check(lm) for n in names}
     usable = [n for n in names if not reasons[n]]
+    for name in measured_ratios or {}:
+        if name in reasons and reasons[name]:
+            raise DataError(f"'{name}' was given a measured ratio but does not apply to this model: {reasons[name]}")
     structure, sizes = _structure_and_size(lm, usable)
-    rows = {r["setting"]: r for r in bundle.predict(feats.values, usable, structure=structure)}
+    rows = {r["setting"]: r for r in bundle.predict(feats.values, usable, structure=structure,
+                                                     measured=measured_ratios)}
     measured = _measure_accuracy(lm, usable, data) if data else {}
 
     def size_fn(lm, name):  # one replay per setting serves both the structure features and the size
@@ -150,7 +157,13 @@ def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn, structure
     if reason:
         return Candidate(setting=name, applicable=False, notes=(reason,))
     supported, beneficial, why = setting_support(dev, runtime, name)
-    notes = [] if beneficial is not False or name == "none" else [why]
+    notes = []
+    source = str(row.get("ratio_source", ""))
+    if source == "measured":  # first: it changes the numbers
+        notes.append(f"ratio {row['ratio']:.3g} as measured on the device")
+    elif source.startswith("updated from measured "):
+        notes.append(f"ratio {row['ratio']:.3g}, updated from {source[len('updated from measured '):]}'s measured ratio")
+    notes += [] if beneficial is not False or name == "none" else [why]
     notes += structure_notes(structure, runtime, dev.cpu.arch)
     if not supported:
         return Candidate(setting=name, applicable=False, notes=(f"not supported on {dev.name}/{runtime}: {why}",))
@@ -252,9 +265,10 @@ def _measure_accuracy(lm, names: list[str], data_path) -> dict:
 
 def recommend(model_path, device: str, constraints: Constraints, objective: str = "latency",
               runtime: str | None = None, data=None, risk: str = "pessimistic", bundle_dir=None,
-              input_shapes: dict | None = None) -> Recommendation:
-    """Choose the setting that meets ``constraints`` and is best on ``objective``, with the reason."""
-    pred = predict(model_path, device, runtime, data, bundle_dir, input_shapes)
+              input_shapes: dict | None = None, measured_ratios: dict | None = None) -> Recommendation:
+    """Choose the setting that meets ``constraints`` and is best on ``objective``, with the reason.
+    ``measured_ratios`` as for ``predict``."""
+    pred = predict(model_path, device, runtime, data, bundle_dir, input_shapes, measured_ratios)
     outcome = decide(list(pred.candidates), constraints, objective, risk)
     reason = explain(outcome, constraints, objective, risk, pred)
     return Recommendation(model=pred.model, device=pred.device, runtime=pred.runtime, constraints=constraints,

@@ -18,6 +18,26 @@ BundleOpt = Annotated[Path | None, typer.Option("--bundle", help="Predictor bund
 DataOpt = Annotated[Path | None, typer.Option("--data", help=".npz inputs (+labels): measure the accuracy "
                                               "drop on this host instead of predicting it.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+MeasuredOpt = Annotated[list[str] | None, typer.Option(
+    "--measured", metavar="SETTING=RATIO",
+    help="A setting's latency over the uncompressed model's, measured on the device for this model "
+         "(repeatable, e.g. int8-static-pt=1.43): reported as measured, and the related settings' predictions "
+         "are updated from it.")]
+
+
+def parse_measured(items: list[str] | None) -> dict[str, str] | None:
+    """``SETTING=RATIO`` strings -> {setting: ratio text} (the numbers are checked by the predictor)."""
+    from advisor.errors import DataError
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise DataError(f"--measured takes SETTING=RATIO (e.g. int8-static-pt=1.43), got '{item}'.")
+        if name.strip() in out:
+            raise DataError(f"--measured gives '{name.strip()}' twice; give each setting once.")
+        out[name.strip()] = value.strip()
+    return out or None
 
 
 @handle_errors
@@ -34,12 +54,13 @@ def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
               verify: Annotated[bool, typer.Option("--verify", help="Measure the applied model on this host and "
                                                    "compare with the prediction.")] = False,
               plot: Annotated[Path | None, typer.Option("--plot", help="Write a Pareto chart (PNG).")] = None,
-              input_shape: InputShapeOpt = None, json_out: JsonOpt = False) -> None:
+              measured: MeasuredOpt = None, input_shape: InputShapeOpt = None, json_out: JsonOpt = False) -> None:
     """Choose the compression setting that meets the budgets and optimises the objective; exit 3 if none fits."""
     from advisor import api
     from advisor.shapes import parse_input_shapes
 
     shapes = parse_input_shapes(input_shape)
+    ratios = parse_measured(measured)
     constraints = api.Constraints(
         max_latency_ms=parse_time_ms(max_latency) if max_latency else None,
         max_energy_mj=parse_energy_mj(max_energy) if max_energy else None,
@@ -47,7 +68,7 @@ def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
         max_accuracy_drop_pct=parse_percent(max_accuracy_drop) if max_accuracy_drop else None)
     rec = api.recommend(model, device=device, constraints=constraints, objective=optimize, runtime=runtime,
                         data=data, risk=risk, bundle=bundle, apply=apply, verify=verify, plot=plot,
-                        input_shapes=shapes)
+                        input_shapes=shapes, measured_ratios=ratios)
     if json_out:
         print_json(rec.to_dict())
     else:
@@ -58,13 +79,14 @@ def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
 
 @handle_errors
 def predict(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None, data: DataOpt = None,
-            bundle: BundleOpt = None, input_shape: InputShapeOpt = None, json_out: JsonOpt = False) -> None:
+            bundle: BundleOpt = None, measured: MeasuredOpt = None, input_shape: InputShapeOpt = None,
+            json_out: JsonOpt = False) -> None:
     """Predict every setting's latency, energy, size and accuracy drop (no constraints)."""
     from advisor import api
     from advisor.shapes import parse_input_shapes
 
     pred = api.predict(model, device=device, runtime=runtime, data=data, bundle=bundle,
-                       input_shapes=parse_input_shapes(input_shape))
+                       input_shapes=parse_input_shapes(input_shape), measured_ratios=parse_measured(measured))
     if json_out:
         print_json(pred.to_dict())
     else:

@@ -92,7 +92,8 @@ class PredictorBundle:
     def runtime(self) -> str:
         return self.manifest["runtime"]
 
-    def predict(self, features, settings: list[str], threads: int | None = None, structure: dict | None = None) -> list[dict]:
+    def predict(self, features, settings: list[str], threads: int | None = None, structure: dict | None = None,
+                measured: dict | None = None) -> list[dict]:
         """Per setting: ``latency_ms``, ``ratio``, ``baseline_latency_ms`` (each with a nominal 90 %
         ``*_interval`` [lo, hi]), ``energy_mj`` (+ ``energy_is_estimate``), ``accuracy_drop_pct`` in
         percentage points (+ ``accuracy_source``: "predicted", None when the bundle saw no labels, or
@@ -103,20 +104,69 @@ class PredictorBundle:
         ``features``: feature name -> float (``ModelFeatures.values``) of the uncompressed model.
         ``structure``: setting -> what it does to the graph (``structure.structure_all``); without it the
         ratio falls back on the per-setting prior and the model features alone.
+        ``measured``: setting -> ratio measured on the device for this network (its latency over the
+        uncompressed model's): those settings report the measurement, and the others are updated from
+        it where the bundle's ``network_update`` table has a pair (``network_update``); each row then
+        says where its ratio comes from (``ratio_source``: predicted / measured / updated from measured S).
         """
-        frame = self._frame(features, list(settings), threads)
+        settings = list(settings)
+        measured = self._checked_measured(measured)
+        names = settings + [s for s in measured if s not in settings]  # measured settings are predicted too
+        frame = self._frame(features, names, threads)
         if structure:
             from advisor.predictors.kernels import layer_columns
             from advisor.predictors.structure import frame_columns
 
-            per_row = [structure.get(s) for s in settings]
+            per_row = [structure.get(s) for s in names]
             for col, values in {**frame_columns(per_row), **layer_columns(per_row)}.items():
                 frame[col] = values
         pred = predict_frame(self.suite, frame, report_range=True)
-        fam = [self._setting_family(s) for s in settings]
+        fam = [self._setting_family(s) for s in names]
         if self.calibration is not None:
             pred = self.calibration.adjust(pred, fam)
-        return [self._row(s, f, pred.iloc[i]) for i, (s, f) in enumerate(zip(settings, fam, strict=True))]
+        rows = [self._row(s, f, pred.iloc[i]) for i, (s, f) in enumerate(zip(names, fam, strict=True))]
+        if measured:
+            self._update(rows, pred["pred_log_ratio"].to_numpy(float), names, measured)
+        return rows[:len(settings)]
+
+    def _checked_measured(self, measured: dict | None) -> dict[str, float]:
+        if not measured:
+            return {}
+        from advisor.predictors.network_update import check_measured
+
+        out = check_measured(measured, [s for s in self.suite.encoder.known_settings if s != "none"])
+        if not isinstance(self.manifest.get("network_update"), dict):
+            raise DataError(f"Predictor bundle '{self.path}' has no table for updating predictions from measured "
+                            f"ratios (trained before it existed). Retrain it: advisor train --profiles FILE... "
+                            f"--device {self.device} --runtime {self.runtime}")
+        return out
+
+    def _update(self, rows: list[dict], z, names: list[str], measured: dict[str, float]) -> None:
+        """Rows updated in place from the measured ratios (``network_update.apply_network_update``):
+        ratio and its interval; latency, the predicted uncompressed latency times the ratio (interval: a
+        measured setting's is the uncompressed latency's own interval times the measurement; an updated
+        one's, conformal from the held-out updated latencies; bundles without those offsets multiply the
+        two intervals' ends, conservatively); energy scaled with the latency."""
+        from advisor.predictors.network_update import apply_network_update
+
+        upd = apply_network_update(self.manifest["network_update"], dict(zip(names, map(float, z), strict=True)),
+                                   measured)
+        for row in rows:
+            u = upd.get(row["setting"])
+            row["ratio_source"] = "baseline" if row["setting"] == "none" else "predicted"
+            if u is None or u["source"] is None:
+                continue
+            ratio, (lo, hi) = math.exp(u["z"]), np.exp(u["interval"]).tolist()
+            base, (base_lo, base_hi) = row["baseline_latency_ms"], row["baseline_latency_ms_interval"]
+            # energy is predicted as a function of latency: scaled with it (mJ per ms of this row)
+            per_ms = row["energy_mj"] / row["latency_ms"] if row.get("energy_mj") is not None else None
+            off = u.get("latency_offsets")
+            lat_iv = ([base * ratio * math.exp(off[0]), base * ratio * math.exp(off[1])] if off else
+                      [base_lo * lo, base_hi * hi])
+            row.update(ratio=ratio, ratio_interval=[lo, hi], ratio_source=u["source"], latency_ms=base * ratio,
+                       latency_ms_interval=lat_iv)
+            if per_ms is not None:
+                row.update(energy_mj=per_ms * base * ratio, energy_mj_interval=[per_ms * lat_iv[0], per_ms * lat_iv[1]])
 
     def _frame(self, features, settings: list[str], threads: int | None):
         import pandas as pd

@@ -29,6 +29,7 @@ from advisor.predictors.evaluate import (
     run_jobs,
     summarize,
 )
+from advisor.predictors.network_update import fit_network_update
 from advisor.predictors.predictor import clean_json, suite_files
 from advisor.predictors.suite import energy_spec_of, fit_suite, layer_index
 
@@ -210,6 +211,7 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
                 "libraries": library_versions(), "training_data_hash": data["training_data_hash"],
                 "n_records": data["n_records"], "n_rows": data["n_rows"], "n_networks": data["n_networks"],
                 "families": data["families"], "conformal": conformal_quantiles(df),
+                "network_update": fit_network_update(df),
                 "roofline": suite.baseline.roofline_.constants(), "structure": _structure_summary(sel.frame, suite),
                 "evaluation": report,
                 "evaluation_headline": headline(report), "training_summary": {

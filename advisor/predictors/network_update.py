@@ -1,0 +1,155 @@
+"""Predictions updated from ratios measured on the network itself: measure one setting, predict the
+others better.
+
+The ratio model's errors on one network move together across related settings (held out by family
+on the host: r = 0.84 between int8-static per-tensor and per-channel; removing each network's median
+error per setting group would take the share within +-10% from 77.5% to 89.7%,
+``benchmarks/layer_model_limits.py``). No graph feature tracks that per-network factor, but a
+measurement does: once a setting ``s`` is measured on the device, its error ``e_s`` (observed -
+predicted log ratio) says how far the model is off for this network, and another setting ``t`` is
+updated to ``z_t + slope_st * e_s``.
+
+``fit_network_update`` learns the slopes from the out-of-fold errors of a grouped evaluation (each
+architecture family predicted by a model fitted without it), by least squares through the origin over
+the networks measured with both settings. The update is judged the same way: each family's networks
+are updated with slopes fitted on the other families only, and a pair (s, t) is kept only where that
+held-out update brings at least ``MIN_GAIN`` more of ``t``'s ratios within +-10% than the model alone
+and cuts their squared log error by at least 5% (the same held-out figures select the pairs and report
+them, so a marginal pair's gain is optimistic). Its interval is
+conformal: the 5% and 95% quantiles of the held-out updated residuals (``conformal.fit_quantiles``).
+``apply_network_update`` updates a prediction from the measured settings (for each setting, the pair
+with the narrowest interval).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from advisor.errors import DataError
+from advisor.predictors.conformal import ALPHA_DEFAULT, fit_quantiles
+
+METHOD = ("per-network update from measured ratios: slope of one setting's out-of-fold log-ratio error on "
+          "another's (least squares through the origin, leave-one-family-out), kept where the held-out update "
+          "brings more ratios within +-10%; conformal interval from the held-out updated residuals")
+MIN_NETWORKS = 20  # networks measured with both settings before a pair is fitted
+TOL = 0.10
+MIN_GAIN = 0.01  # a pair is kept where its held-out update brings at least this share more within +-10%
+MIN_MSE_CUT = 0.95  # ... and leaves at most this share of the squared log error (not a lucky count)
+
+
+def _within(err) -> np.ndarray:
+    return np.abs(np.expm1(np.asarray(err, float))) <= TOL
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    xx = float(x @ x)
+    return float(x @ y) / xx if xx > 0 else 0.0
+
+
+def fit_network_update(df, min_networks: int = MIN_NETWORKS, alpha: float = ALPHA_DEFAULT) -> dict:
+    """The update table from an out-of-fold frame (columns ``model_sha``, ``family``, ``setting``,
+    ``ratio``, ``pred_log_ratio``; one row per network and setting, ``none`` ignored). Returns a
+    JSON-able dict: ``method``, ``min_networks``, ``pairs`` ({measured: {updated: {"slope", "interval"
+    [lo, hi] of the updated log ratio's residual, "latency_interval" [lo, hi] of the residual of the
+    predicted uncompressed latency times the updated ratio (log scale; the frame's ``none`` rows give
+    ``latency_ms`` and ``pred_log_base``), "n", "within_before", "within_after"}}}) and ``summary`` ({measured:
+    {"n", "within_before", "within_after"}}: every other setting's ratios of the networks measured with
+    it, held out, before and after the update)."""
+    import pandas as pd
+
+    base = df[(df["setting"] == "none") & (df["latency_ms"] > 0)].drop_duplicates("model_sha")
+    base_err = pd.Series(np.log(base["latency_ms"].to_numpy(float)) - base["pred_log_base"].to_numpy(float),
+                         index=base["model_sha"].to_numpy())
+    v = df[(df["setting"] != "none") & (df["ratio"] > 0) & np.isfinite(df["pred_log_ratio"])]
+    err = np.log(v["ratio"].to_numpy(float)) - v["pred_log_ratio"].to_numpy(float)
+    table = pd.DataFrame({"net": v["model_sha"].to_numpy(), "setting": v["setting"].to_numpy(), "err": err})
+    piv = table.pivot_table(index="net", columns="setting", values="err", aggfunc="median")
+    fam = v.drop_duplicates("model_sha").set_index("model_sha")["family"].reindex(piv.index).to_numpy(object)
+    pairs: dict = {}
+    summary: dict = {}
+    for s in piv.columns:
+        before_all, after_all = [], []
+        for t in piv.columns:
+            if t == s:
+                continue
+            both = piv[s].notna().to_numpy() & piv[t].notna().to_numpy()
+            if both.sum() < min_networks:
+                continue
+            x, y, f = piv[s].to_numpy()[both], piv[t].to_numpy()[both], fam[both]
+            held = np.empty_like(y)
+            for name in np.unique(f):
+                out = f == name
+                held[out] = y[out] - _slope(x[~out], y[~out]) * x[out]
+            before, after = _within(y), _within(held)
+            if after.mean() - before.mean() >= MIN_GAIN and float(held @ held) <= MIN_MSE_CUT * float(y @ y):
+                q = fit_quantiles(held, alpha=alpha)["global"]
+                # latency = predicted uncompressed latency x updated ratio: both networks' errors together
+                lat = held + base_err.reindex(piv.index[both]).to_numpy(float)
+                ql = fit_quantiles(lat[np.isfinite(lat)], alpha=alpha)["global"]
+                pairs.setdefault(str(s), {})[str(t)] = {
+                    "slope": _slope(x, y), "interval": [float(q[0]), float(q[1])],
+                    "latency_interval": [float(ql[0]), float(ql[1])], "n": int(both.sum()),
+                    "within_before": float(before.mean()), "within_after": float(after.mean())}
+                after_all.append(after)
+            else:
+                after_all.append(before)
+            before_all.append(before)
+        if before_all:
+            b, a = np.concatenate(before_all), np.concatenate(after_all)
+            summary[str(s)] = {"n": int(len(b)), "within_before": float(b.mean()), "within_after": float(a.mean())}
+    return {"method": METHOD, "min_networks": int(min_networks), "nominal_coverage": 1 - alpha, "pairs": pairs,
+            "summary": summary}
+
+
+def check_measured(measured: dict, known: list[str]) -> dict[str, float]:
+    """``measured`` ({setting: ratio}) checked: known compressed settings, finite positive ratios."""
+    out = {}
+    for name, value in (measured or {}).items():
+        if name == "none":
+            raise DataError("A measured ratio is a compressed setting's latency over the uncompressed model's; "
+                            "'none' has ratio 1 by definition. Give e.g. --measured int8-static-pt=1.4")
+        if name not in known:
+            raise DataError(f"Unknown setting '{name}' in the measured ratios. Known: {', '.join(known)}.")
+        try:
+            ratio = float(value)
+        except (TypeError, ValueError):
+            raise DataError(f"The measured ratio of '{name}' must be a number (its latency over the uncompressed "
+                            f"model's, measured on the device), got {value!r}.") from None
+        if not math.isfinite(ratio) or ratio <= 0:
+            raise DataError(f"The measured ratio of '{name}' must be a positive number, got {value!r}.")
+        out[name] = ratio
+    return out
+
+
+def apply_network_update(table: dict, z: dict[str, float], measured: dict[str, float]) -> dict[str, dict]:
+    """Updated log ratios. ``z``: setting -> the model's predicted log ratio (measured settings
+    included); ``measured``: setting -> measured ratio (``check_measured``). Returns, per setting of
+    ``z`` other than ``none``: ``{"z", "interval" [lo, hi] (log scale) or None, "latency_offsets" [lo, hi]
+    (add to the log latency, predicted uncompressed latency x updated ratio, for its interval) or None,
+    "source"}`` with source ``measured`` (the measurement itself; no latency offsets: the uncompressed
+    latency's own interval applies), ``updated from S`` (the pair of the narrowest interval), or None
+    (no pair: the prediction is left as it was)."""
+    pairs = (table or {}).get("pairs") or {}
+    out = {}
+    for t, zt in z.items():
+        if t == "none":
+            continue
+        if t in measured:
+            y = math.log(measured[t])
+            out[t] = {"z": y, "interval": [y, y], "latency_offsets": None, "source": "measured"}
+            continue
+        best = None
+        for s, ratio in measured.items():
+            p = (pairs.get(s) or {}).get(t)
+            if p is None or s not in z:
+                continue
+            width = p["interval"][1] - p["interval"][0]
+            if best is None or width < best[0]:
+                zt_new = zt + p["slope"] * (math.log(ratio) - z[s])
+                best = (width, zt_new, [zt_new + p["interval"][0], zt_new + p["interval"][1]], s,
+                        p.get("latency_interval"))
+        out[t] = ({"z": zt, "interval": None, "latency_offsets": None, "source": None} if best is None else
+                  {"z": best[1], "interval": best[2], "latency_offsets": best[4],
+                   "source": f"updated from measured {best[3]}"})
+    return out

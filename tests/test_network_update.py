@@ -1,0 +1,140 @@
+"""Predictions updated from ratios measured on the network itself (``advisor.predictors.network_update``),
+through the bundle, the Python API and ``--measured`` on the command line."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from advisor.cli.main import app
+from advisor.errors import DataError
+from advisor.predictors.network_update import apply_network_update, check_measured, fit_network_update
+
+runner = CliRunner()
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "resnet8.onnx"
+SHIPPED = Path(__file__).resolve().parents[1] / "trained_predictors" / "host" / "onnxruntime-cpu"
+
+
+def _oof_frame(seed: int = 0, n_fam: int = 5, per_fam: int = 10) -> pd.DataFrame:
+    """An out-of-fold frame whose errors on 't' follow those on 's' (slope 0.9) and on 'u' do not."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for f in range(n_fam):
+        for k in range(per_fam):
+            net = f"net-{f}-{k}"
+            es = rng.normal(0, 0.2)
+            errs = {"s": es, "t": 0.9 * es + rng.normal(0, 0.02), "u": rng.normal(0, 0.2)}
+            rows.append({"model_sha": net, "family": f"fam{f}", "setting": "none", "ratio": 1.0,
+                         "pred_log_ratio": 0.0, "latency_ms": math.exp(rng.normal(0, 0.1)), "pred_log_base": 0.0})
+            for s, e in errs.items():  # observed log ratio = predicted (0.1) + error
+                rows.append({"model_sha": net, "family": f"fam{f}", "setting": s, "ratio": math.exp(0.1 + e),
+                             "pred_log_ratio": 0.1, "latency_ms": 1.0, "pred_log_base": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_fit_keeps_the_pair_that_helps_held_out_and_drops_the_one_that_does_not():
+    table = fit_network_update(_oof_frame())
+    pair = table["pairs"]["s"]["t"]
+    assert abs(pair["slope"] - 0.9) < 0.05
+    assert pair["within_after"] > pair["within_before"]
+    lo, hi = pair["interval"]
+    assert lo < 0 < hi and hi - lo < 0.2  # the residual left after the update is small
+    assert "u" not in table["pairs"].get("s", {})  # unrelated errors: no pair
+    assert "s" not in table["pairs"].get("u", {})
+    assert table["summary"]["s"]["within_after"] > table["summary"]["s"]["within_before"]
+    json.dumps(table)  # goes into the manifest
+
+
+def test_fit_needs_enough_networks():
+    assert fit_network_update(_oof_frame(per_fam=3))["pairs"] == {}  # 15 networks < 20
+
+
+def test_apply_moves_related_settings_towards_the_measurement():
+    table = fit_network_update(_oof_frame())
+    z = {"none": 0.0, "s": 0.1, "t": 0.1, "u": 0.1}
+    out = apply_network_update(table, z, {"s": math.exp(0.4)})  # s measured 0.3 above its prediction
+    assert out["s"]["source"] == "measured" and out["s"]["z"] == pytest.approx(0.4)
+    assert out["t"]["source"] == "updated from measured s"
+    assert out["t"]["z"] == pytest.approx(0.1 + table["pairs"]["s"]["t"]["slope"] * 0.3)
+    lo, hi = out["t"]["interval"]
+    assert lo < out["t"]["z"] < hi
+    assert out["u"] == {"z": 0.1, "interval": None, "latency_offsets": None, "source": None}
+    assert "none" not in out
+
+
+@pytest.mark.parametrize("measured, needle", [({"none": 1.0}, "ratio 1 by definition"),
+                                              ({"int8-static-ptt": 1.2}, "Unknown setting 'int8-static-ptt'"),
+                                              ({"wq8": "fast"}, "must be a number"),
+                                              ({"wq8": -1.0}, "positive"), ({"wq8": float("nan")}, "positive")])
+def test_check_measured_refuses_bad_input(measured, needle):
+    with pytest.raises(DataError) as exc:
+        check_measured(measured, ["wq8", "int8-static-pt"])
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def _predict(*args):
+    return runner.invoke(app, ["predict", str(EXAMPLE), "--device", "host", "--json", *args])
+
+
+def _ratios(result) -> dict:
+    doc = json.loads(result.stdout)
+    cands = {c["setting"]: c for c in doc["candidates"] if c.get("latency_ms")}
+    base = cands["none"]["latency_ms"]
+    return {s: c["latency_ms"] / base for s, c in cands.items()}, cands
+
+
+def test_measured_ratio_reported_and_related_settings_updated():
+    plain, _ = _ratios(_predict())
+    r = _predict("--measured", "int8-static-pt=1.5")
+    assert r.exit_code == 0, r.stderr
+    upd, cands = _ratios(r)
+    assert upd["int8-static-pt"] == pytest.approx(1.5)
+    assert cands["int8-static-pt"]["notes"][0] == "ratio 1.5 as measured on the device"
+    # per-channel int8 errs with per-tensor (slope ~0.8): it follows the measurement
+    assert upd["int8-static-pc"] > plain["int8-static-pc"] * 1.1
+    assert "updated from int8-static-pt's measured ratio" in cands["int8-static-pc"]["notes"][0]
+    lo, hi = cands["int8-static-pc"]["latency_ms_interval"]
+    assert lo < cands["int8-static-pc"]["latency_ms"] < hi
+    # identical work: sparse weights are not updated from an int8 measurement
+    assert upd["sparse50"] == pytest.approx(plain["sparse50"])
+
+
+def test_python_api_takes_measured_ratios():
+    from advisor import api
+
+    pred = api.predict(EXAMPLE, device="host", measured_ratios={"wq8": 2.0})
+    c = {x.setting: x for x in pred.candidates}
+    assert c["wq8"].latency_ms / c["none"].latency_ms == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("arg, needle", [("int8-static-pt", "SETTING=RATIO"), ("int8-static-pt=", "SETTING=RATIO"),
+                                         ("bogus=1.2", "Unknown setting 'bogus'"), ("wq8=abc", "must be a number"),
+                                         ("wq8=0", "positive"), ("none=1", "ratio 1 by definition")])
+def test_bad_measured_option_is_one_line(arg, needle):
+    r = runner.invoke(app, ["recommend", str(EXAMPLE), "--device", "host", "--measured", arg])
+    assert r.exit_code != 0
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+
+
+def test_same_setting_twice_refused():
+    r = _predict("--measured", "wq8=1.2", "--measured", "wq8=1.3")
+    assert r.exit_code != 0 and "twice" in r.stderr
+
+
+def test_bundle_without_update_table_says_how_to_retrain(tmp_path):
+    dest = tmp_path / "host" / "onnxruntime-cpu"
+    shutil.copytree(SHIPPED, dest)
+    m = json.loads((dest / "manifest.json").read_text())
+    del m["network_update"]
+    (dest / "manifest.json").write_text(json.dumps(m))
+    r = _predict("--bundle", str(dest), "--measured", "wq8=1.2")
+    assert r.exit_code != 0
+    assert "advisor train --profiles" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert _predict("--bundle", str(dest)).exit_code == 0  # without measurements it still predicts
