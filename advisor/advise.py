@@ -119,6 +119,10 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     for name in measured_ratios or {}:
         if name in reasons and reasons[name]:
             raise DataError(f"'{name}' was given a measured ratio but does not apply to this model: {reasons[name]}")
+    if measured_ratios and not bundle.has_network_update:
+        print(f"note: bundle '{bundle.path}' has no table for updating predictions from measured ratios: the measured "
+              "settings are reported as measured, the others as predicted (retrain it with 'advisor train' to get "
+              "one)", file=sys.stderr)
     structure, sizes = _structure_and_size(lm, usable)
     rows = {r["setting"]: r for r in bundle.predict(feats.values, usable, structure=structure,
                                                      measured=measured_ratios)}

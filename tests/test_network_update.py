@@ -128,13 +128,16 @@ def test_same_setting_twice_refused():
     assert r.exit_code != 0 and "twice" in r.stderr
 
 
-def test_bundle_without_update_table_says_how_to_retrain(tmp_path):
+def test_bundle_without_update_table_reports_the_measurement_and_says_how_to_get_one(tmp_path):
     dest = tmp_path / "host" / "onnxruntime-cpu"
     shutil.copytree(SHIPPED, dest)
     m = json.loads((dest / "manifest.json").read_text())
     del m["network_update"]
     (dest / "manifest.json").write_text(json.dumps(m))
-    r = _predict("--bundle", str(dest), "--measured", "wq8=1.2")
-    assert r.exit_code != 0
-    assert "advisor train --profiles" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert _predict("--bundle", str(dest)).exit_code == 0  # without measurements it still predicts
+    plain, _ = _ratios(_predict("--bundle", str(dest)))
+    r = _predict("--bundle", str(dest), "--measured", "int8-static-pt=1.5")
+    assert r.exit_code == 0, r.stderr
+    upd, _ = _ratios(r)
+    assert upd["int8-static-pt"] == pytest.approx(1.5)
+    assert upd["int8-static-pc"] == pytest.approx(plain["int8-static-pc"])  # nothing to update it with
+    assert "no table for updating predictions" in r.stderr and "advisor train" in r.stderr

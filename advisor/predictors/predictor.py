@@ -134,12 +134,14 @@ class PredictorBundle:
             return {}
         from advisor.predictors.network_update import check_measured
 
-        out = check_measured(measured, [s for s in self.suite.encoder.known_settings if s != "none"])
-        if not isinstance(self.manifest.get("network_update"), dict):
-            raise DataError(f"Predictor bundle '{self.path}' has no table for updating predictions from measured "
-                            f"ratios (trained before it existed). Retrain it: advisor train --profiles FILE... "
-                            f"--device {self.device} --runtime {self.runtime}")
-        return out
+        return check_measured(measured, [s for s in self.suite.encoder.known_settings if s != "none"])
+
+    @property
+    def has_network_update(self) -> bool:
+        """Whether the bundle holds the table that updates predictions from measured ratios (bundles
+        trained before it existed, and device transfers, do not: measured settings are then reported as
+        measured and nothing else moves)."""
+        return isinstance(self.manifest.get("network_update"), dict)
 
     def _update(self, rows: list[dict], z, names: list[str], measured: dict[str, float]) -> None:
         """Rows updated in place from the measured ratios (``network_update.apply_network_update``):
@@ -149,8 +151,8 @@ class PredictorBundle:
         two intervals' ends, conservatively); energy scaled with the latency."""
         from advisor.predictors.network_update import apply_network_update
 
-        upd = apply_network_update(self.manifest["network_update"], dict(zip(names, map(float, z), strict=True)),
-                                   measured)
+        upd = apply_network_update(self.manifest.get("network_update") or {},
+                                   dict(zip(names, map(float, z), strict=True)), measured)
         for row in rows:
             u = upd.get(row["setting"])
             row["ratio_source"] = "baseline" if row["setting"] == "none" else "predicted"
