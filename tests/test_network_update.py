@@ -141,3 +141,19 @@ def test_bundle_without_update_table_reports_the_measurement_and_says_how_to_get
     assert upd["int8-static-pt"] == pytest.approx(1.5)
     assert upd["int8-static-pc"] == pytest.approx(plain["int8-static-pc"])  # nothing to update it with
     assert "no table for updating predictions" in r.stderr and "advisor train" in r.stderr
+
+
+def test_verify_suggests_feeding_the_measurement_back(tmp_path):
+    """--verify measures the chosen setting's ratio here; the output says how to update the others with it,
+    and that command runs."""
+    out = tmp_path / "small.onnx"
+    r = runner.invoke(app, ["recommend", str(EXAMPLE), "--device", "host", "--max-size", "100KB",
+                            "--apply", str(out), "--verify"])
+    assert r.exit_code == 0, r.stderr
+    hint = next(ln for ln in r.stdout.splitlines() if "rerun with --measured" in ln)
+    setting, ratio = hint.split("--measured ", 1)[1].split("=")
+    assert setting != "none" and float(ratio) > 0
+    r2 = _predict("--measured", f"{setting}={ratio}")
+    assert r2.exit_code == 0, r2.stderr
+    upd, _ = _ratios(r2)
+    assert upd[setting] == pytest.approx(float(ratio))

@@ -108,6 +108,9 @@ def render(rec) -> None:
                   f"measured {v['measured_latency_ms']:.3g} ms (baseline {v['measured_baseline_ms']:.3g} ms, ratio "
                   f"{v['measured_ratio']:.3f}{_predicted_ratio(v)}) -> {'within' if v['within_interval'] else 'OUTSIDE'} "
                   "the interval")
+        if v.get("measured_ratio") and v["setting"] != "none":
+            con.print(f"to update the other settings from this measurement, rerun with --measured "
+                      f"{v['setting']}={v['measured_ratio']:.3f}")
 
 
 def _predicted_ratio(v: dict) -> str:
