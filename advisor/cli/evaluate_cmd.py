@@ -120,6 +120,16 @@ def render_report(report: dict, console=None) -> None:
             table.add_row(name, str(f["n"]), _fmt(f["median_abs_err_pct"], "%"), _fmt(f.get("p90_abs_err_pct"), "%"),
                           f"{_fmt(f['within_tol'], 'share')} ±10%")
         console.print(table)
+    upd = ((report.get("measured_update") or {}).get("summary")) or {}
+    gains = {k: v for k, v in upd.items() if v["within_after"] > v["within_before"]}
+    if gains:
+        table = Table(title=f"One setting measured on each network (--measured): the ratios of its other settings "
+                      f"within ±10%, model alone -> updated ({held} held out)", title_justify="left")
+        for col in ("measured", "n", "model", "updated"):
+            table.add_column(col, justify="left" if col == "measured" else "right", no_wrap=True)
+        for name, f in sorted(gains.items(), key=lambda kv: kv[1]["within_before"] - kv[1]["within_after"]):
+            table.add_row(name, str(f["n"]), f"{f['within_before']:.1%}", f"{f['within_after']:.1%}")
+        console.print(table)
     nf = report.get("noise_floor") or {}
     if nf.get("ratio_pct") is not None:
         console.print(f"noise floor (ratio): {nf['ratio_pct']:.1f}% ({nf['method']}; n={nf['n']})")

@@ -150,6 +150,8 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
         "targets": summarize(df, ALPHA_DEFAULT), "per_family_ratio": per_family(df),
         "per_setting_ratio": per_setting(df),
         "noise_floor": noise_floor(sel.frame, reps), "energy": spec}
+    update = fit_network_update(df)  # measure one setting, predict the others: held out the same way
+    report["measured_update"] = {k: update[k] for k in ("method", "min_networks", "summary")}
     return report, df, suite
 
 
