@@ -95,11 +95,14 @@ def _is_device_transfer(path) -> bool:
 
 
 def predict(model_path, device: str, runtime: str | None = None, data=None, bundle_dir=None,
-            input_shapes: dict | None = None, measured_ratios: dict | None = None) -> Prediction:
+            input_shapes: dict | None = None, measured_ratios: dict | None = None,
+            measured_from: list | None = None) -> Prediction:
     """Predict every registered setting for the model at ``model_path`` on ``device``/``runtime``.
     ``input_shapes`` ({input name: dims}) fixes dynamic input dims (required when it has any).
     ``measured_ratios`` ({setting: latency over the uncompressed model's, measured on the device}):
-    those settings report their measurement and update the others (``PredictorBundle.predict``)."""
+    those settings report their measurement and update the others (``PredictorBundle.predict``).
+    ``measured_from``: profile-record files whose records of this model on ``device``/``runtime`` give
+    more measured ratios (``network_update.measured_from_records``)."""
     from advisor.api import file_sha256
     from advisor.compression import get_setting, setting_names
     from advisor.devices import get_device
@@ -113,6 +116,9 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     lm = load_model(model_path, input_shapes=input_shapes, require_static=True)
     feats = extract_features(lm)
     bundle = load_bundle(device, runtime, bundle_dir)
+    if measured_from:
+        measured_ratios = _merged_measurements(measured_ratios, measured_from, file_sha256(model_path), device,
+                                               runtime)
     names = [n for n in setting_names() if n in bundle.manifest.get("known_settings", setting_names())]
     reasons = {n: get_setting(n).check(lm) for n in names}
     usable = [n for n in names if not reasons[n]]
@@ -139,6 +145,20 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     # No budgets here: every applicable setting is feasible, and the Pareto front is marked.
     return Prediction(model=model, device=device, runtime=runtime, bundle=_bundle_summary(bundle),
                       candidates=tuple(assess(cands, Constraints())), measured_accuracy=bool(data))
+
+
+def _merged_measurements(given: dict | None, paths: list, model_sha256: str, device: str, runtime: str) -> dict:
+    """``given`` ratios plus those of the records in ``paths`` (a setting in both is an error)."""
+    from advisor.predictors.dataset import load_profiles
+    from advisor.predictors.network_update import measured_from_records
+
+    found = measured_from_records(load_profiles(paths), model_sha256, device, runtime,
+                                  ", ".join(f"'{p}'" for p in paths))
+    both = sorted(set(found) & set(given or {}))
+    if both:
+        raise DataError(f"'{both[0]}' is given a measured ratio both on the command line and in the records; "
+                        "give it once.")
+    return {**(given or {}), **found}
 
 
 def _structure_and_size(lm, names: list[str]) -> tuple[dict, dict]:
@@ -269,10 +289,11 @@ def _measure_accuracy(lm, names: list[str], data_path) -> dict:
 
 def recommend(model_path, device: str, constraints: Constraints, objective: str = "latency",
               runtime: str | None = None, data=None, risk: str = "pessimistic", bundle_dir=None,
-              input_shapes: dict | None = None, measured_ratios: dict | None = None) -> Recommendation:
+              input_shapes: dict | None = None, measured_ratios: dict | None = None,
+              measured_from: list | None = None) -> Recommendation:
     """Choose the setting that meets ``constraints`` and is best on ``objective``, with the reason.
-    ``measured_ratios`` as for ``predict``."""
-    pred = predict(model_path, device, runtime, data, bundle_dir, input_shapes, measured_ratios)
+    ``measured_ratios``, ``measured_from`` as for ``predict``."""
+    pred = predict(model_path, device, runtime, data, bundle_dir, input_shapes, measured_ratios, measured_from)
     outcome = decide(list(pred.candidates), constraints, objective, risk)
     reason = explain(outcome, constraints, objective, risk, pred)
     return Recommendation(model=pred.model, device=pred.device, runtime=pred.runtime, constraints=constraints,

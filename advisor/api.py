@@ -103,31 +103,33 @@ def compress(path: str | Path, setting: str, out: str | Path, data: str | Path |
 
 
 def predict(model, device: str, runtime: str | None = None, data=None, bundle=None, input_shapes=None,
-            measured_ratios=None):
+            measured_ratios=None, measured_from=None):
     """Every setting's predicted latency/energy/size/accuracy drop for ``model`` on ``device``
     (an ``advisor.advise.Prediction``). ``input_shapes`` as for ``inspect``. ``measured_ratios``
     ({setting: its latency over the uncompressed model's, measured on the device}): those settings
-    report the measurement and the related ones are updated from it."""
+    report the measurement and the related ones are updated from it. ``measured_from``: profile-record
+    files (``advisor profile``, the on-device agent) whose records of this model on this device and
+    runtime give measured ratios too."""
     from advisor import advise
 
     return advise.predict(model, device, runtime, data, bundle, input_shapes=input_shapes,
-                          measured_ratios=measured_ratios)
+                          measured_ratios=measured_ratios, measured_from=measured_from)
 
 
 def recommend(model, device: str, constraints=None, objective: str = "latency", runtime: str | None = None,
               data=None, risk: str = "pessimistic", bundle=None, apply=None, verify: bool = False, plot=None,
-              input_shapes=None, measured_ratios=None):
+              input_shapes=None, measured_ratios=None, measured_from=None):
     """The setting that meets ``constraints`` (an ``advisor.decision.Constraints``) and is best on
     ``objective`` (latency | energy | size | accuracy). Returns an ``advisor.advise.Recommendation``
     whose ``setting`` is None when nothing fits; optionally writes (``apply``), measures (``verify``,
-    host only) and charts (``plot``) it. ``input_shapes`` as for ``inspect``; ``measured_ratios`` as for
-    ``predict``."""
+    host only) and charts (``plot``) it. ``input_shapes`` as for ``inspect``; ``measured_ratios`` and
+    ``measured_from`` as for ``predict``."""
     from advisor import advise
     from advisor import verify as verify_mod
     from advisor.decision import Constraints
 
     rec = advise.recommend(model, device, constraints or Constraints(), objective, runtime, data, risk, bundle,
-                           input_shapes=input_shapes, measured_ratios=measured_ratios)
+                           input_shapes=input_shapes, measured_ratios=measured_ratios, measured_from=measured_from)
     rec = verify_mod.apply_and_verify(rec, apply, verify, data, input_shapes=input_shapes)
     if plot:
         verify_mod.plot(rec, plot)

@@ -157,3 +157,35 @@ def test_verify_suggests_feeding_the_measurement_back(tmp_path):
     assert r2.exit_code == 0, r2.stderr
     upd, _ = _ratios(r2)
     assert upd[setting] == pytest.approx(float(ratio))
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    """Records of resnet8 under int8-static-pt, measured here by 'advisor profile' (interleaved)."""
+    out = tmp_path_factory.mktemp("prof") / "r8.jsonl"
+    r = runner.invoke(app, ["profile", str(EXAMPLE), "--settings", "int8-static-pt", "--out", str(out),
+                            "--time-budget", "2s", "--min-runs", "10"])
+    assert r.exit_code == 0, r.stderr
+    return out
+
+
+def test_measured_from_profile_records(profiled):
+    recs = [json.loads(ln) for ln in profiled.read_text().splitlines() if ln.strip()]
+    ratio = next(x["ratio"]["ratio_median"] for x in recs if x["setting"]["name"] == "int8-static-pt")
+    r = _predict("--measured-from", str(profiled))
+    assert r.exit_code == 0, r.stderr
+    upd, cands = _ratios(r)
+    assert upd["int8-static-pt"] == pytest.approx(ratio)
+    assert "as measured on the device" in cands["int8-static-pt"]["notes"][0]
+    # given twice (file and command line): refused in one line
+    r = _predict("--measured-from", str(profiled), "--measured", "int8-static-pt=1.2")
+    assert r.exit_code != 0 and "give it once" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_measured_from_records_of_another_model_or_device(profiled):
+    r = runner.invoke(app, ["predict", str(EXAMPLE), "--device", "jetson-tx2", "--measured-from", str(profiled)])
+    assert r.exit_code != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "measured on jetson-tx2/" in lines[0] and "advisor profile" in lines[0], r.stderr
+    r = _predict("--measured-from", str(profiled.with_name("missing.jsonl")))
+    assert r.exit_code != 0 and len(r.stderr.strip().splitlines()) == 1

@@ -24,6 +24,11 @@ MeasuredOpt = Annotated[list[str] | None, typer.Option(
          "(repeatable, e.g. int8-static-pt=1.43): reported as measured, and the related settings' predictions "
          "are updated from it.")]
 
+MeasuredFromOpt = Annotated[list[Path] | None, typer.Option(
+    "--measured-from", metavar="FILE",
+    help="Profile records (advisor profile, the on-device agent; repeatable) whose records of this model on "
+         "this device and runtime give measured ratios, as --measured does.")]
+
 
 def parse_measured(items: list[str] | None) -> dict[str, str] | None:
     """``SETTING=RATIO`` strings -> {setting: ratio text} (the numbers are checked by the predictor)."""
@@ -54,7 +59,8 @@ def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
               verify: Annotated[bool, typer.Option("--verify", help="Measure the applied model on this host and "
                                                    "compare with the prediction.")] = False,
               plot: Annotated[Path | None, typer.Option("--plot", help="Write a Pareto chart (PNG).")] = None,
-              measured: MeasuredOpt = None, input_shape: InputShapeOpt = None, json_out: JsonOpt = False) -> None:
+              measured: MeasuredOpt = None, measured_from: MeasuredFromOpt = None, input_shape: InputShapeOpt = None,
+              json_out: JsonOpt = False) -> None:
     """Choose the compression setting that meets the budgets and optimises the objective; exit 3 if none fits."""
     from advisor import api
     from advisor.shapes import parse_input_shapes
@@ -68,7 +74,7 @@ def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
         max_accuracy_drop_pct=parse_percent(max_accuracy_drop) if max_accuracy_drop else None)
     rec = api.recommend(model, device=device, constraints=constraints, objective=optimize, runtime=runtime,
                         data=data, risk=risk, bundle=bundle, apply=apply, verify=verify, plot=plot,
-                        input_shapes=shapes, measured_ratios=ratios)
+                        input_shapes=shapes, measured_ratios=ratios, measured_from=measured_from)
     if json_out:
         print_json(rec.to_dict())
     else:
@@ -79,14 +85,15 @@ def recommend(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None,
 
 @handle_errors
 def predict(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None, data: DataOpt = None,
-            bundle: BundleOpt = None, measured: MeasuredOpt = None, input_shape: InputShapeOpt = None,
-            json_out: JsonOpt = False) -> None:
+            bundle: BundleOpt = None, measured: MeasuredOpt = None, measured_from: MeasuredFromOpt = None,
+            input_shape: InputShapeOpt = None, json_out: JsonOpt = False) -> None:
     """Predict every setting's latency, energy, size and accuracy drop (no constraints)."""
     from advisor import api
     from advisor.shapes import parse_input_shapes
 
     pred = api.predict(model, device=device, runtime=runtime, data=data, bundle=bundle,
-                       input_shapes=parse_input_shapes(input_shape), measured_ratios=parse_measured(measured))
+                       input_shapes=parse_input_shapes(input_shape), measured_ratios=parse_measured(measured),
+                       measured_from=measured_from)
     if json_out:
         print_json(pred.to_dict())
     else:

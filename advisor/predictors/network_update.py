@@ -153,3 +153,27 @@ def apply_network_update(table: dict, z: dict[str, float], measured: dict[str, f
                   {"z": best[1], "interval": best[2], "latency_offsets": best[4],
                    "source": f"updated from measured {best[3]}"})
     return out
+
+
+def measured_from_records(records: list[dict], model_sha256: str, device: str, runtime: str,
+                          source: str = "the records") -> dict[str, float]:
+    """{setting: measured ratio} from profile records of this model (sha256) on ``device``/``runtime``
+    (``advisor profile`` or the on-device agent, interleaved with the uncompressed model): the ok records
+    with a ratio; a setting measured more than once gets the median. DataError when none matches."""
+    got: dict[str, list[float]] = {}
+    for r in records:
+        if r.get("status") != "ok" or (r.get("model") or {}).get("sha256") != model_sha256:
+            continue
+        if (r.get("device") or {}).get("name") != device or (r.get("runtime") or {}).get("name") != runtime:
+            continue
+        name = (r.get("setting") or {}).get("name")
+        ratio = (r.get("ratio") or {}).get("ratio_median")
+        if name and name != "none" and isinstance(ratio, int | float) and not isinstance(ratio, bool) \
+                and math.isfinite(ratio) and ratio > 0:
+            got.setdefault(name, []).append(float(ratio))
+    if not got:
+        raise DataError(f"None of the {len(records)} records in {source} is a compressed setting of this model "
+                        f"(sha256 {model_sha256[:12]}...) measured on {device}/{runtime}. Measure one there: advisor "
+                        f"profile MODEL --settings int8-static-pt --device {device} --runtime {runtime} --out FILE "
+                        "(on a board: python -m profiling run PLAN).")
+    return {k: float(np.median(v)) for k, v in got.items()}
