@@ -198,7 +198,7 @@ def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn, structure
                      energy_mj=row.get("energy_mj"), energy_mj_interval=_tuple(row.get("energy_mj_interval")),
                      energy_is_estimate=bool(row.get("energy_is_estimate", True)),
                      size_bytes=float(size_fn(lm, name)), accuracy_drop_pct=acc, accuracy_drop_interval=acc_iv,
-                     accuracy_source=acc_src, notes=tuple(notes))
+                     accuracy_source=acc_src, ratio_source=row.get("ratio_source"), notes=tuple(notes))
 
 
 def structure_notes(st: dict | None, runtime: str = "", arch: str = "") -> list[str]:

@@ -63,6 +63,9 @@ class Candidate:
     accuracy_drop_pct: float | None = None
     accuracy_drop_interval: tuple | None = None
     accuracy_source: str | None = None
+    # where the latency's ratio to the uncompressed model comes from: predicted | measured | updated from
+    # measured SETTING (``--measured``) | baseline (the uncompressed model itself)
+    ratio_source: str | None = None
     applicable: bool = True
     notes: tuple = ()
     feasible: bool = False

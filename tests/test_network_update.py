@@ -96,6 +96,9 @@ def test_measured_ratio_reported_and_related_settings_updated():
     upd, cands = _ratios(r)
     assert upd["int8-static-pt"] == pytest.approx(1.5)
     assert cands["int8-static-pt"]["notes"][0] == "ratio 1.5 as measured on the device"
+    assert cands["int8-static-pt"]["ratio_source"] == "measured"
+    assert cands["int8-static-pc"]["ratio_source"] == "updated from measured int8-static-pt"
+    assert cands["sparse50"]["ratio_source"] == "predicted" and cands["none"]["ratio_source"] == "baseline"
     # per-channel int8 errs with per-tensor (slope ~0.8): it follows the measurement
     assert upd["int8-static-pc"] > plain["int8-static-pc"] * 1.1
     assert "updated from int8-static-pt's measured ratio" in cands["int8-static-pc"]["notes"][0]

@@ -106,8 +106,9 @@ class PredictorBundle:
         ratio falls back on the per-setting prior and the model features alone.
         ``measured``: setting -> ratio measured on the device for this network (its latency over the
         uncompressed model's): those settings report the measurement, and the others are updated from
-        it where the bundle's ``network_update`` table has a pair (``network_update``); each row then
-        says where its ratio comes from (``ratio_source``: predicted / measured / updated from measured S).
+        it where the bundle's ``network_update`` table has a pair (``network_update``). Each row says
+        where its ratio comes from (``ratio_source``: baseline for ``none``, predicted, measured, or
+        updated from measured S).
         """
         settings = list(settings)
         measured = self._checked_measured(measured)
@@ -155,7 +156,6 @@ class PredictorBundle:
                                    dict(zip(names, map(float, z), strict=True)), measured)
         for row in rows:
             u = upd.get(row["setting"])
-            row["ratio_source"] = "baseline" if row["setting"] == "none" else "predicted"
             if u is None or u["source"] is None:
                 continue
             ratio, (lo, hi) = math.exp(u["z"]), np.exp(u["interval"]).tolist()
@@ -215,6 +215,7 @@ class PredictorBundle:
         return {"setting": setting, "baseline_latency_ms": math.exp(zb), "baseline_latency_ms_interval": base_iv.tolist(),
                 "baseline_beyond_training": math.exp(excess) if excess > 0 else None,
                 "ratio": 1.0 if is_none else math.exp(zr), "ratio_interval": ratio_iv,
+                "ratio_source": "baseline" if is_none else "predicted",
                 "latency_ms": math.exp(zl), "latency_ms_interval": lat_iv,
                 "energy_mj": _finite(p["pred_energy_mj"]), "energy_mj_interval": energy_iv,
                 "energy_is_estimate": self.suite.energy.get("mode") != "measured",
