@@ -127,8 +127,9 @@ def evaluate_selection(sel: Selection, repeats: list | None = None, xgb_params=N
 
 
 def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
-    """(report, out-of-fold frame, suite fitted on all rows or None): the folds and, with ``fit_all``,
-    the final fit run as jobs of one thread pool (``evaluate.run_jobs``)."""
+    """(report, out-of-fold frame, suite fitted on all rows or None, the measured-ratio update table
+    ``network_update.fit_network_update``): the folds and, with ``fit_all``, the final fit run as jobs
+    of one thread pool (``evaluate.run_jobs``)."""
     spec = energy_spec_of(sel.records, sel.frame)
     names = known_settings(sel.frame)
     design = design_matrix(sel.frame, SettingEncoder(names))  # row-wise: computed once for every fold
@@ -152,7 +153,7 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
         "noise_floor": noise_floor(sel.frame, reps), "energy": spec}
     update = fit_network_update(df)  # measure one setting, predict the others: held out the same way
     report["measured_update"] = {k: update[k] for k in ("method", "min_networks", "summary")}
-    return report, df, suite
+    return report, df, suite, update
 
 
 def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progress=None, seed: int = 0) -> dict:
@@ -202,7 +203,7 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
     t0 = time.perf_counter()
     sel = select(paths, device, runtime, group_by)
     repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
-    report, df, suite = _evaluate(sel, repeats, xgb_params, progress, fit_all=True)
+    report, df, suite, update = _evaluate(sel, repeats, xgb_params, progress, fit_all=True)
     spec = report["energy"]
     targets, files = suite_files(suite)
     data = report["data"]
@@ -213,7 +214,7 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
                 "libraries": library_versions(), "training_data_hash": data["training_data_hash"],
                 "n_records": data["n_records"], "n_rows": data["n_rows"], "n_networks": data["n_networks"],
                 "families": data["families"], "conformal": conformal_quantiles(df),
-                "network_update": fit_network_update(df),
+                "network_update": update,
                 "roofline": suite.baseline.roofline_.constants(), "structure": _structure_summary(sel.frame, suite),
                 "evaluation": report,
                 "evaluation_headline": headline(report), "training_summary": {
