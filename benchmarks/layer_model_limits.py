@@ -38,6 +38,8 @@ import contextlib
 import numpy as np
 from host_data import HOST_DATA
 
+from advisor.predictors.evaluate import within_tol
+
 PROFILER_US_PER_NODE = 2.0  # profiled node time = latency + this per node (robust fit, 683 originals)
 KEEPS_NODES = ("chprune10", "chprune25", "chprune50", "chprune25-a8", "chprune50-a8", "sparse50", "sparse75",
                "sparse90", "wq16")
@@ -51,11 +53,6 @@ def _node_totals(records) -> dict:
         if prof and prof.get("nodes"):
             out[r["record_id"]] = (float(sum(e[2] for e in prof["nodes"])), len(prof["nodes"]))
     return out
-
-
-def _within(log_err) -> np.ndarray:
-    """Whether a prediction is within +-10% of the measurement (as ``advisor evaluate`` counts it)."""
-    return np.abs(np.exp(np.asarray(log_err, float)) - 1.0) <= 0.10
 
 
 def _evaluate(sel):
@@ -77,8 +74,8 @@ def misses(oof) -> None:
     by_fam = err - err.groupby([v["family"], v["setting"]]).transform("median")
     by_net = err - err.groupby([v["model_sha"], v["setting_family"]]).transform("median")
     print("1. Misses by grouping (ratio within +-10%)")
-    print(f"   as shipped {_within(err).mean():.1%}; median error of each (family, setting) taken off "
-          f"{_within(by_fam).mean():.1%}; of each (network, setting group) {_within(by_net).mean():.1%}")
+    print(f"   as shipped {within_tol(err).mean():.1%}; median error of each (family, setting) taken off "
+          f"{within_tol(by_fam).mean():.1%}; of each (network, setting group) {within_tol(by_net).mean():.1%}")
 
 
 def mac_part(sel, oof, totals: dict, in_sample: bool = False) -> None:
@@ -120,9 +117,9 @@ def mac_part(sel, oof, totals: dict, in_sample: bool = False) -> None:
     only_mac = s0 * v["kern"] + (1 - s0) * rO
     ok = np.isfinite(rM) & np.isfinite(v["kern"]) & np.isfinite(rO) & (rO > 0) & (v["kern"] > 0)
     v = v[ok]
-    kerr = pd.Series(_within(np.log(v["kern"] / rM[ok])), v.index)
-    hit = pd.Series(_within(v["pred_log_ratio"] - np.log(v["ratio"])), v.index)
-    hit_mac = pd.Series(_within(np.log(only_mac[ok] / v["ratio"])), v.index)
+    kerr = pd.Series(within_tol(np.log(v["kern"] / rM[ok])), v.index)
+    hit = pd.Series(within_tol(v["pred_log_ratio"] - np.log(v["ratio"])), v.index)
+    hit_mac = pd.Series(within_tol(np.log(only_mac[ok] / v["ratio"])), v.index)
     print(f"2. The layer-time model's part ({len(v)} variants with profiles"
           + ("; --in-sample: one depth-10 forest of 600 trees fitted on every layer of every network)" if in_sample
              else ")"))
@@ -134,7 +131,7 @@ def mac_part(sel, oof, totals: dict, in_sample: bool = False) -> None:
     if not in_sample:  # how far a record's profile drifts as a whole
         raw_sum = f["k_us"].map(lambda us: float(sum(us)) if us is not None else np.nan)
         m0 = v["model_sha"].map(dict(zip(base["model_sha"], raw_sum.loc[base.index], strict=True)))
-        raw = pd.Series(_within(np.log(raw_sum.loc[v.index] / m0 / rM[ok])), v.index)
+        raw = pd.Series(within_tol(np.log(raw_sum.loc[v.index] / m0 / rM[ok])), v.index)
         same = v["setting"].str.startswith(("sparse", "wq16"))
         print(f"   the profiled MAC-layer time over the original's (two processes) within +-10% of rM: {raw.mean():.0%} "
               f"({raw[same].mean():.0%} of the sparse and wq16 variants, whose work is the original's)")

@@ -58,7 +58,9 @@ def _profiles(records) -> dict:
 
 
 def _within(pred_log, obs) -> float:
-    return float(np.mean(np.abs(np.exp(pred_log) / obs - 1.0) <= 0.10))
+    from advisor.predictors.evaluate import within_tol
+
+    return float(np.mean(within_tol(np.asarray(pred_log, float) - np.log(obs))))
 
 
 def profiles_vs_labels(frame, prof: dict) -> None:

@@ -32,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 from host_data import HOST_DATA
-from layer_model_limits import PROFILER_US_PER_NODE, _node_totals, _within
+from layer_model_limits import PROFILER_US_PER_NODE, _node_totals
+
+from advisor.predictors.evaluate import within_tol
 
 FAMILIES = "residual,dense,plain,squeeze-excite,depthwise,multibranch,unet,convnext"
 SETTINGS = "chprune50,chprune25,int8-static-pt,wq8"
@@ -90,7 +92,7 @@ def _table(d, cols: dict) -> None:
     print(f"   {'setting':<16} {'n':>4}  " + "  ".join(f"{c:>{max(len(c), 6)}}" for c in cols))
     groups = [*d.groupby("setting"), ("all", d)]
     for s, g in groups:
-        vals = [f"{_within(np.log(g[c] / g[ref])).mean():>{max(len(name), 6)}.0%}" for name, (c, ref) in cols.items()]
+        vals = [f"{within_tol(np.log(g[c] / g[ref])).mean():>{max(len(name), 6)}.0%}" for name, (c, ref) in cols.items()]
         print(f"   {s:<16} {len(g):>4}  " + "  ".join(vals))
 
 

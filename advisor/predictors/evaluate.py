@@ -31,6 +31,7 @@ from advisor.predictors.models import FidelityLossModel
 from advisor.predictors.suite import baseline_rows, baseline_target, fit_suite, layer_index, predict_frame
 
 MIN_FAMILIES = 3
+RELATIVE_TOL = 0.10  # a relative prediction (latency, ratio, energy) within +-10% of its measurement is a hit
 
 
 FOLD_THREADS = 2  # folds fitted side by side: xgboost (one thread per model) trains outside the GIL
@@ -155,13 +156,19 @@ def summarize(df, alpha: float = ALPHA_DEFAULT) -> dict:
     return report
 
 
+def within_tol(log_pred_over_obs) -> np.ndarray:
+    """Whether each prediction is within +-``RELATIVE_TOL`` of its measurement as the figures count it,
+    |predicted / measured - 1| <= 0.10, from log(predicted / measured)."""
+    return np.abs(np.expm1(np.asarray(log_pred_over_obs, float))) <= RELATIVE_TOL
+
+
 def _figures(sub, obs, pred, kind: str, alpha: float) -> dict:
     ok = np.isfinite(pred) & (pred > 0 if kind == "relative" else pred >= 0 if kind == "fidelity" else True)
     if not ok.any():
         return {"n": 0}
     o, p = obs[ok], pred[ok]
     if kind == "relative":
-        err, tol, unit = np.abs(p / o - 1.0) * 100.0, 10.0, "pct"
+        err, tol, unit = np.abs(p / o - 1.0) * 100.0, 100.0 * RELATIVE_TOL, "pct"
         scale = np.log
     else:
         err, tol, unit = np.abs(p - o), (1.0 if kind == "absolute" else 0.01), ("pp" if kind == "absolute" else "abs")

@@ -28,18 +28,14 @@ import numpy as np
 
 from advisor.errors import DataError
 from advisor.predictors.conformal import ALPHA_DEFAULT, fit_quantiles
+from advisor.predictors.evaluate import within_tol
 
 METHOD = ("per-network update from measured ratios: slope of one setting's out-of-fold log-ratio error on "
           "another's (least squares through the origin, leave-one-family-out), kept where the held-out update "
           "brings more ratios within +-10%; conformal interval from the held-out updated residuals")
 MIN_NETWORKS = 20  # networks measured with both settings before a pair is fitted
-TOL = 0.10
 MIN_GAIN = 0.01  # a pair is kept where its held-out update brings at least this share more within +-10%
 MIN_MSE_CUT = 0.95  # ... and leaves at most this share of the squared log error (not a lucky count)
-
-
-def _within(err) -> np.ndarray:
-    return np.abs(np.expm1(np.asarray(err, float))) <= TOL
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> float:
@@ -81,7 +77,7 @@ def fit_network_update(df, min_networks: int = MIN_NETWORKS, alpha: float = ALPH
             for name in np.unique(f):
                 out = f == name
                 held[out] = y[out] - _slope(x[~out], y[~out]) * x[out]
-            before, after = _within(y), _within(held)
+            before, after = within_tol(-y), within_tol(-held)  # y, held: observed - predicted
             if after.mean() - before.mean() >= MIN_GAIN and float(held @ held) <= MIN_MSE_CUT * float(y @ y):
                 q = fit_quantiles(held, alpha=alpha)["global"]
                 # latency = predicted uncompressed latency x updated ratio: both networks' errors together
