@@ -78,6 +78,17 @@ def misses(oof) -> None:
           f"{within_tol(by_fam).mean():.1%}; of each (network, setting group) {within_tol(by_net).mean():.1%}")
 
 
+def mac_shares(frame, totals: dict):
+    """Each row's MAC-layer share of its record's profiled time (``_node_totals``), both sums less the
+    profiler's cost of each node they hold (``PROFILER_US_PER_NODE``): a fixed cost per node would
+    otherwise lower the MAC share of a pruned (faster) variant with the same nodes. NaN without a profile."""
+    mac = frame["k_us"].map(lambda us: float(sum(u - PROFILER_US_PER_NODE for u in us if u > 0)) if us is not None
+                            else np.nan)
+    tot = frame["record_id"].map(lambda i: totals.get(i, (np.nan, 0))[0] -
+                                 PROFILER_US_PER_NODE * totals.get(i, (0, 0))[1])
+    return mac / tot
+
+
 def mac_part(sel, oof, totals: dict, in_sample: bool = False) -> None:
     import pandas as pd
 
@@ -103,12 +114,7 @@ def mac_part(sel, oof, totals: dict, in_sample: bool = False) -> None:
                                layers).reshape(2, -1)
         with np.errstate(divide="ignore", invalid="ignore"):
             v.loc[test.index, "kern"] = t1 / t0
-    # Both sums less the profiler's cost of each node they hold (PROFILER_US_PER_NODE): a fixed cost per
-    # node would otherwise lower the MAC share of a pruned (faster) variant with the same nodes.
-    mac = f["k_us"].map(lambda us: float(sum(u - PROFILER_US_PER_NODE for u in us if u > 0)) if us is not None
-                        else np.nan)
-    tot = f["record_id"].map(lambda i: totals.get(i, (np.nan, 0))[0] - PROFILER_US_PER_NODE * totals.get(i, (0, 0))[1])
-    share = mac / tot
+    share = mac_shares(f, totals)
     base = f[f["setting"] == "none"].drop_duplicates("model_sha")
     s0 = v["model_sha"].map(dict(zip(base["model_sha"], share.loc[base.index], strict=True)))
     s1 = share.loc[v.index]

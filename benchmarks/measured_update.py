@@ -23,16 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def measured_ratio(base: Path, variant: Path, pairs: int) -> float:
-    from advisor.compression import data as cdata
-    from advisor.modelio import load_model
-    from profiling.measure import Protocol, measure_interleaved
-    from profiling.runtimes.ort_session import make_session
+    from label_noise import _one_ratio
+
+    from profiling.measure import Protocol
 
     protocol = Protocol(warmup_runs=5, min_runs=pairs, max_runs=pairs, target_rel_ci=0.001, time_budget_s=1e6)
-    feed = next(cdata.synthetic(load_model(base), n_samples=1).feeds())
-    b, v = make_session(str(base), threads=1), make_session(str(variant), threads=1)
-    _, _, r = measure_interleaved(lambda: b.run(None, feed), lambda: v.run(None, feed), protocol)
-    return float(r["ratio_median"])
+    return _one_ratio({"base": str(base), "variant": str(variant)}, protocol)
 
 
 def _ratios(pred) -> dict:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from host_data import HOST_DATA
-from layer_model_limits import PROFILER_US_PER_NODE, _node_totals
+from layer_model_limits import PROFILER_US_PER_NODE, _node_totals, mac_shares
 
 from advisor.predictors.evaluate import within_tol
 
@@ -124,12 +124,9 @@ def main() -> int:
     d["alone"] = (fr["k_us"].map(sum).to_numpy() / fr["model_sha"].map(base["k_us"].map(sum)).to_numpy())
     totals = _node_totals(sel.records)
 
-    def share(rid, us):
-        p, n = totals[rid]
-        return sum(u - PROFILER_US_PER_NODE for u in us if u > 0) / (p - PROFILER_US_PER_NODE * n)
-
-    s1 = np.array([share(r, u) for r, u in zip(fr.index, fr["k_us"], strict=True)])
-    s0 = np.array([share(base.loc[s, "record_id"], base.loc[s, "k_us"]) for s in fr["model_sha"]])
+    share = pd.Series(mac_shares(f, totals).to_numpy(), index=f["record_id"])
+    s1 = share.loc[fr.index].to_numpy()
+    s0 = share.loc[base.loc[fr["model_sha"], "record_id"]].to_numpy()
     d["shares"] = d["ratio"] * s1 / s0
     print("2. Within +-10% of the paired MAC-time ratio (last column: the paired totals against the measured ratio)")
     _table(d, {"model, all networks": ("all", "pair"), "family held out": ("held", "pair"),
