@@ -175,6 +175,12 @@ def _fixed_baseline(lm, ident: dict, input_shapes: dict, work: Path) -> tuple[Pa
     return target, dict(ident, sha256=file_sha256(target), source_sha256=ident["sha256"], input_shapes=shapes)
 
 
+def variant_file_name(sha256: str, setting: str) -> str:
+    """The file a compressed variant is written to under the work dir (``+`` written ``_``); the dataset
+    scripts find variants again by it (``datasets/add_node_profiles.py``, ``datasets/build_variants.py``)."""
+    return f"{sha256[:16]}-{setting.replace('+', '_')}.onnx"
+
+
 def _variant_item(item: dict, lm, name: str, work: Path, data: Path | None, plan: dict) -> dict:
     """Compress (or reuse the cached variant); attach a skipped/failed record when it cannot."""
     from advisor.compression import data as cdata
@@ -185,7 +191,7 @@ def _variant_item(item: dict, lm, name: str, work: Path, data: Path | None, plan
 
     setting = get_setting(name)
     item["setting"] = {"name": name, "family": setting.family, "params": setting.params}
-    target = work / f"{item['model']['sha256'][:16]}-{name.replace('+', '_')}.onnx"
+    target = work / variant_file_name(item["model"]["sha256"], name)
     item["model_path"] = str(target)
     if name == "none":
         item["model_path"] = item["baseline_path"]

@@ -31,7 +31,9 @@ from pathlib import Path
 
 
 def _variant(rec: dict, dirs: list[Path]) -> Path | None:
-    name = f"{rec['model']['sha256'][:16]}-{rec['setting']['name'].replace('+', '_')}.onnx"
+    from advisor.profile import variant_file_name
+
+    name = variant_file_name(rec["model"]["sha256"], rec["setting"]["name"])
     want = (rec.get("size") or {}).get("size_bytes")
     for d in dirs:
         p = d / name

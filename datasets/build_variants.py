@@ -22,15 +22,12 @@ import time
 from pathlib import Path
 
 
-def variant_name(sha256: str, setting: str) -> str:
-    return f"{sha256[:16]}-{setting.replace('+', '_')}.onnx"
-
-
 def main() -> int:
     from add_structure import _in_dirs, _read
 
     from advisor import api
     from advisor.errors import AdvisorError
+    from advisor.profile import variant_file_name
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path)
@@ -60,7 +57,7 @@ def main() -> int:
     t0 = time.time()
     for sha, setting in sorted(todo)[k::n]:
         name, want = todo[(sha, setting)]
-        dest = args.out / variant_name(sha, setting)
+        dest = args.out / variant_file_name(sha, setting)
         if dest.is_file():
             kept += 1
             continue
