@@ -148,8 +148,8 @@ class PredictorBundle:
         """Rows updated in place from the measured ratios (``network_update.apply_network_update``):
         ratio and its interval; latency, the predicted uncompressed latency times the ratio (interval: a
         measured setting's is the uncompressed latency's own interval times the measurement; an updated
-        one's, conformal from the held-out updated latencies; bundles without those offsets multiply the
-        two intervals' ends, conservatively); energy scaled with the latency."""
+        one's, conformal from the held-out updated latencies, or for a pair written without those
+        offsets, the two intervals' ends multiplied, conservatively); energy scaled with the latency."""
         from advisor.predictors.network_update import apply_network_update
 
         upd = apply_network_update(self.manifest.get("network_update") or {},
