@@ -1,0 +1,102 @@
+"""How the held-out latency-ratio figure grows with training data: would more networks, or more
+families, close the gap to the 85% target? Families held out as ``advisor evaluate`` does, seed 0.
+
+    .venv/bin/python benchmarks/learning_curve.py [--draws 2]
+
+Every fold scores the same rows (all of the held-out family's variants); only the training rows shrink:
+
+1. **Networks per family.** Each fold is trained on a share (25%, 50%, 75%, 100%) of every other
+   family's networks, drawn by network (a hash of its sha256 and the draw), so a network's settings stay
+   together.
+2. **Families.** Each fold is trained on all the networks of ``k`` of the other 17 families, drawn at
+   random per fold and draw (k = 4, 8, 12, 17).
+
+Prints the share of variant ratios within +-10% per point (mean over ``--draws`` draws, and each draw).
+Asserts nothing. About 20 s a point on two cores (5 minutes with two draws).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+
+import numpy as np
+from host_data import HOST_DATA
+
+SHARES = (0.25, 0.5, 0.75, 1.0)
+FAMILY_COUNTS = (4, 8, 12, 17)
+
+
+def _kept(sha: str, share: float, draw: int) -> bool:
+    """Whether network ``sha`` is in the ``share`` drawn for ``draw`` (uniform in [0, 1) by hash)."""
+    return int(hashlib.sha256(f"{sha}:{draw}".encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+def _within(sel, design, layers, names, spec, train_of) -> float:
+    """Share within +-10% over every held-out variant, each family predicted by a suite fitted on
+    ``train_of(family)`` (a boolean mask over the frame's rows, the family itself excluded)."""
+    import functools
+
+    import pandas as pd
+
+    from advisor.predictors.base import seed_params
+    from advisor.predictors.evaluate import run_jobs, within_tol
+    from advisor.predictors.suite import fit_suite, predict_frame
+
+    f = sel.frame
+    families = sorted(f["family"].unique())
+
+    def fold(fam: str):
+        train, test = f[train_of(fam) & (f["family"] != fam)], f[f["family"] == fam]
+        suite = fit_suite(train, names, spec, seed_params(0), design, layers)
+        return predict_frame(suite, test, design, native=True, layers=layers)["pred_log_ratio"]
+
+    pred = pd.concat(run_jobs([functools.partial(fold, fam) for fam in families]))
+    v = f[(f["setting"] != "none") & (f["ratio"] > 0)]
+    err = pred.reindex(v.index).to_numpy(float) - np.log(v["ratio"].to_numpy(float))
+    return float(within_tol(err[np.isfinite(err)]).mean())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--draws", type=int, default=2, help="draws per point below 100%% / 17 families")
+    args = ap.parse_args()
+
+    from advisor.predictors.encoding import SettingEncoder, design_matrix
+    from advisor.predictors.suite import energy_spec_of, layer_index
+    from advisor.predictors.training import known_settings, select
+
+    sel = select(HOST_DATA, "host", "onnxruntime-cpu")
+    f = sel.frame
+    names = known_settings(f)
+    spec = energy_spec_of(sel.records, f)
+    design = design_matrix(f, SettingEncoder(names))
+    layers = layer_index(f)
+    families = sorted(f["family"].unique())
+    sha = f["model_sha"].to_numpy(object)
+    fam_col = f["family"].to_numpy(object)
+    print(f"host/onnxruntime-cpu: {f['model_sha'].nunique()} networks, {len(families)} families; "
+          "ratio within +-10%, families held out, seed 0")
+
+    print("1. Networks per family (share of each training family's networks)")
+    for share in SHARES:
+        figs = []
+        for draw in range(1 if share >= 1 else args.draws):
+            mask = np.array([_kept(s, share, draw) for s in sha])
+            figs.append(_within(sel, design, layers, names, spec, lambda fam, m=mask: m))
+        print(f"   {share:>5.0%} of the networks: {np.mean(figs):.1%}  ({', '.join(f'{x:.1%}' for x in figs)})")
+
+    print("2. Families (k of the 17 others, drawn per fold)")
+    for k in FAMILY_COUNTS:
+        figs = []
+        for draw in range(1 if k >= len(families) - 1 else args.draws):
+            rng = np.random.default_rng(1000 * k + draw)
+            chosen = {fam: set(rng.choice([x for x in families if x != fam], size=k, replace=False))
+                      for fam in families}
+            figs.append(_within(sel, design, layers, names, spec,
+                                lambda fam, c=chosen: np.isin(fam_col, list(c[fam]))))
+        print(f"   {k:>2} families: {np.mean(figs):.1%}  ({', '.join(f'{x:.1%}' for x in figs)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
