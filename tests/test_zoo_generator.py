@@ -17,7 +17,7 @@ from advisor.zoo.catalog import all_entries, get_entry
 from advisor.zoo.generator import MAX_MACS, MAX_PARAMS, generated_entries
 
 FAMILIES = {"plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense", "convnext", "mlp", "gru", "lstm",
-            "transformer", "vit", "mixer", "unet", "autoencoder", "shuffle", "tcn", "hybrid"}
+            "transformer", "vit", "mixer", "unet", "autoencoder", "shuffle", "tcn", "hybrid", "detector"}
 ENTRIES = generated_entries()
 BY_NAME = {e.name: e for e in ENTRIES}
 _rng = random.Random(20240601)
@@ -126,3 +126,18 @@ def test_catalogue_lookup():
         get_entry("gen-mlp-999", ["generated"])
     with pytest.raises(AdvisorError, match="Unknown zoo kind 'bogus'"):
         all_entries(["bogus"])
+
+
+def test_detector_has_the_parts_it_describes():
+    # the cheapest detector with an SPPF and a PAN path: upsampling, concatenations, chained 5x5 pools,
+    # boxes of all levels concatenated into [1, boxes, 5 + classes]
+    from advisor.zoo.generator_space_detector import boxes, level_sides
+
+    entry = min((e for e in ENTRIES if e.family == "detector" and e.params["sppf"] and e.params["pan"]),
+                key=lambda e: e.params["est_macs"])
+    p = entry.params
+    ops = Counter(n.op_type for n in entry.build_model()[0].graph.node)
+    assert ops["Resize"] == p["levels"] - 1 and ops["MaxPool"] == 3, ops
+    assert ops["Concat"] >= 1 + 2 * (p["levels"] - 1) + 1 + p["levels"] - 1, ops  # SPPF, FPN+PAN CSPs, heads
+    assert level_sides(p) == [p["resolution"] // 2 ** k for k in range(6 - p["levels"], 6)]
+    assert p["output_shape"] == [1, boxes(p), 5 + p["classes"]]

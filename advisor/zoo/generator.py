@@ -1,4 +1,4 @@
-"""Generated networks: a few hundred seeded architectures across eighteen families, for training
+"""Generated networks: a few hundred seeded architectures across nineteen families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from advisor.zoo import generator_space as seq
 from advisor.zoo import generator_space_cnn as cnn
+from advisor.zoo import generator_space_detector as det
 from advisor.zoo import generator_space_hybrid as hyb
 from advisor.zoo import generator_space_tcn as tcn
 from advisor.zoo.catalog import ZooEntry
@@ -63,6 +64,7 @@ FAMILIES: dict[str, Family] = {
     "autoencoder": Family(seq.sample_autoencoder, seq.estimate_autoencoder, seq.describe_autoencoder, (0.1e6, 4e6)),
     "tcn": Family(tcn.sample_tcn, tcn.estimate_tcn, tcn.describe_tcn, (1e6, 60e6)),
     "hybrid": Family(hyb.sample_hybrid, hyb.estimate_hybrid, hyb.describe_hybrid, (5e6, 120e6)),
+    "detector": Family(det.sample_detector, det.estimate_detector, det.describe_detector, (8e6, 150e6)),
 }
 
 
@@ -127,6 +129,8 @@ def output_shape(family: str, p: dict) -> list[int]:
         return [1, p["classes"], p["resolution"], p["resolution"]]
     if family == "autoencoder":
         return [1, p["in_features"]]
+    if family == "detector":
+        return [1, det.boxes(p), 5 + p["classes"]]
     return [1, p["seq_len"], p["classes"]] if per_step else [1, p["classes"]]
 
 
@@ -142,6 +146,8 @@ def build_network(family: str, params: dict) -> tuple:
         from advisor.zoo.generator_blocks_tcn import make
     elif family == "hybrid":
         from advisor.zoo.generator_blocks_hybrid import make
+    elif family == "detector":
+        from advisor.zoo.generator_blocks_detector import make
     else:
         from advisor.zoo.generator_blocks_seq import make
     threads = torch.get_num_threads()

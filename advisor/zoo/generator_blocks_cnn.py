@@ -5,6 +5,8 @@ Imported only when a network is built (it imports torch). Every builder returns
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -16,7 +18,8 @@ from advisor.zoo.generator_space_cnn import (
     se_width,
 )
 
-_ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+_ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
+         "leaky": functools.partial(nn.LeakyReLU, 0.1)}
 
 
 def conv(cin: int, cout: int, k, stride: int = 1, groups: int = 1, bn: bool = True,
