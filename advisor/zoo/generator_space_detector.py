@@ -79,10 +79,9 @@ def estimate_detector(p: dict) -> tuple[int, int]:
     outs = outs[::-1]  # finest first
     if p["pan"]:
         for i in range(1, len(outs)):
-            (hw_f, c_f), (hw_c, c_c) = outs[i - 1], outs[i]
-            t.conv(hw_c, c_f, c_f, 3)
+            c_f, (hw_c, c_c) = outs[i - 1][1], outs[i]
+            t.conv(hw_c, c_f, c_f, 3)  # stride 2 down to the coarser level
             _csp(t, hw_c, c_f + c_c, c_c, p["neck_blocks"])
-            outs[i] = (hw_c, c_c)
     for hw_l, c_l in outs:
         t.conv(hw_l, c_l, p["anchors"] * (5 + p["classes"]), 1)
     return t.result()
