@@ -186,7 +186,9 @@ def _candidate(name, reason, row, dev, runtime, lm, measured, size_fn, structure
     if source == "measured":  # first: it changes the numbers
         notes.append(f"ratio {row['ratio']:.3g} as measured on the device")
     elif source.startswith("updated from measured "):
-        notes.append(f"ratio {row['ratio']:.3g}, updated from {source[len('updated from measured '):]}'s measured ratio")
+        names = source[len("updated from measured "):]
+        notes.append(f"ratio {row['ratio']:.3g}, updated from the measured ratios of {names}" if ", " in names else
+                     f"ratio {row['ratio']:.3g}, updated from {names}'s measured ratio")
     notes += [] if beneficial is not False or name == "none" else [why]
     notes += structure_notes(structure, runtime, dev.cpu.arch)
     if not supported:
@@ -243,7 +245,8 @@ def _bundle_summary(bundle) -> dict:
             "held_out": ((m.get("evaluation") or {}).get("protocol") or {}).get("held_out", "family"),
             "noise_floor": _noise_summary((m.get("evaluation") or {}).get("noise_floor")),
             "per_setting_ratio": (m.get("evaluation") or {}).get("per_setting_ratio") or {},
-            "calibration": _calibration_summary(m.get("calibration"))}
+            "calibration": _calibration_summary(m.get("calibration")),
+            "best_measured_pair": next(iter((m.get("network_update") or {}).get("best_pairs") or []), None)}
 
 
 def _noise_summary(nf: dict | None) -> dict | None:

@@ -192,3 +192,60 @@ def test_measured_from_records_of_another_model_or_device(profiled):
     assert len(lines) == 1 and "measured on jetson-tx2/" in lines[0] and "advisor profile" in lines[0], r.stderr
     r = _predict("--measured-from", str(profiled.with_name("missing.jsonl")))
     assert r.exit_code != 0 and len(r.stderr.strip().splitlines()) == 1
+
+
+def _joint_frame(seed: int = 0, n_fam: int = 5, per_fam: int = 12) -> pd.DataFrame:
+    """An out-of-fold frame whose errors on 't' are the sum of independent errors on 's' and 'u' (0.7 of
+    each): either alone explains half of them, both together nearly all."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for f in range(n_fam):
+        for k in range(per_fam):
+            net = f"net-{f}-{k}"
+            es, eu = rng.normal(0, 0.15, 2)
+            errs = {"s": es, "u": eu, "t": 0.7 * es + 0.7 * eu + rng.normal(0, 0.01)}
+            rows.append({"model_sha": net, "family": f"fam{f}", "setting": "none", "ratio": 1.0,
+                         "pred_log_ratio": 0.0, "latency_ms": math.exp(rng.normal(0, 0.1)), "pred_log_base": 0.0})
+            for s, e in errs.items():
+                rows.append({"model_sha": net, "family": f"fam{f}", "setting": s, "ratio": math.exp(0.1 + e),
+                             "pred_log_ratio": 0.1, "latency_ms": 1.0, "pred_log_base": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_two_measured_settings_update_jointly():
+    table = fit_network_update(_joint_frame())
+    assert "t" in table["pairs"]["s"] and "t" in table["pairs"]["u"]  # each alone helps
+    assert table["settings"] == ["s", "t", "u"] and len(table["moments"]) == 3
+    best = table["best_pairs"][0]
+    assert best["measured"] == ["s", "u"] and best["within_after"] > 0.95 > best["within_before"]
+    json.dumps(table)
+    z = {"none": 0.0, "s": 0.1, "t": 0.1, "u": 0.1}
+    both = apply_network_update(table, z, {"s": math.exp(0.3), "u": math.exp(0.0)})  # s +0.2, u -0.1
+    assert both["t"]["source"] == "updated from measured s, u"
+    assert both["t"]["z"] == pytest.approx(0.1 + 0.7 * 0.2 - 0.7 * 0.1, abs=0.02)
+    lo, hi = both["t"]["interval"]
+    one = apply_network_update(table, z, {"s": math.exp(0.3)})
+    assert one["t"]["source"] == "updated from measured s"
+    assert lo < both["t"]["z"] < hi and hi - lo < 0.5 * (one["t"]["interval"][1] - one["t"]["interval"][0])
+    lat_lo, lat_hi = both["t"]["latency_offsets"]
+    assert lat_lo < 0 < lat_hi
+
+
+def test_table_without_the_joint_part_uses_the_narrowest_pair():
+    table = fit_network_update(_joint_frame())
+    legacy = {k: v for k, v in table.items() if k not in ("settings", "moments", "joint", "best_pairs")}
+    out = apply_network_update(legacy, {"none": 0.0, "s": 0.1, "t": 0.1, "u": 0.1},
+                               {"s": math.exp(0.3), "u": math.exp(0.0)})
+    assert out["t"]["source"] in ("updated from measured s", "updated from measured u")
+
+
+def test_predict_with_two_measured_settings_and_the_hint():
+    r = _predict("--measured", "int8-static-pc=1.3", "--measured", "wq4=2.1")
+    assert r.exit_code == 0, r.stderr
+    _, cands = _ratios(r)
+    joint = [c for c in cands.values() if c["ratio_source"] == "updated from measured int8-static-pc, wq4"]
+    assert joint and all("updated from the measured ratios of int8-static-pc, wq4" in c["notes"][0] for c in joint)
+    plain = runner.invoke(app, ["predict", str(EXAMPLE), "--device", "host"])
+    assert plain.exit_code == 0, plain.stderr
+    best = json.loads((SHIPPED / "manifest.json").read_text())["network_update"]["best_pairs"][0]["measured"]
+    assert f"tip: measuring {best[0]} and {best[1]} on the device" in " ".join(plain.stdout.split())

@@ -130,6 +130,17 @@ def render_report(report: dict, console=None) -> None:
         for name, f in sorted(gains.items(), key=lambda kv: kv[1]["within_before"] - kv[1]["within_after"]):
             table.add_row(name, str(f["n"]), f"{f['within_before']:.1%}", f"{f['within_after']:.1%}")
         console.print(table)
+    best = ((report.get("measured_update") or {}).get("best_pairs")) or []
+    if best:
+        joint = report["measured_update"].get("joint") or {}
+        table = Table(title=f"Two settings measured on each network: the ratios of its other settings within ±10%, "
+                      f"model alone -> updated jointly ({held} held out; 90% intervals covered "
+                      f"{_fmt(joint.get('coverage'), 'share')})", title_justify="left")
+        for col in ("measured", "n", "model", "updated"):
+            table.add_column(col, justify="left" if col == "measured" else "right", no_wrap=True)
+        for f in best:
+            table.add_row(" + ".join(f["measured"]), str(f["n"]), f"{f['within_before']:.1%}", f"{f['within_after']:.1%}")
+        console.print(table)
     nf = report.get("noise_floor") or {}
     if nf.get("ratio_pct") is not None:
         console.print(f"noise floor (ratio): {nf['ratio_pct']:.1f}% ({nf['method']}; n={nf['n']})")

@@ -97,8 +97,9 @@ def predict(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None, data: D
     if json_out:
         print_json(pred.to_dict())
     else:
-        stdout_console().print(_table(pred.candidates, f"{pred.model['name']} on {pred.device}/{pred.runtime}",
-                                      None))
+        con = stdout_console()
+        con.print(_table(pred.candidates, f"{pred.model['name']} on {pred.device}/{pred.runtime}", None))
+        _measure_hint(con, pred)
 
 
 def render(rec) -> None:
@@ -118,6 +119,22 @@ def render(rec) -> None:
         if v.get("measured_ratio") and v["setting"] != "none":
             con.print(f"to update the other settings from this measurement, rerun with --measured "
                       f"{v['setting']}={v['measured_ratio']:.3f}")
+    _measure_hint(con, rec)
+
+
+def _measure_hint(con, result) -> None:
+    """One line naming the two settings whose measured ratios sharpened the others most, held out by
+    family (the bundle's ``network_update.best_pairs``), when nothing was measured and both apply."""
+    best = (result.bundle or {}).get("best_measured_pair")
+    cands = {c.setting: c for c in result.candidates}
+    if not best or any(c.ratio_source in ("measured",) for c in result.candidates):
+        return
+    a, b = best["measured"]
+    if not all(getattr(cands.get(s), "applicable", False) for s in (a, b)):
+        return
+    con.print(f"tip: measuring {a} and {b} on the device sharpens the other settings' predictions (held out by "
+              f"family: {best['within_before']:.0%} -> {best['within_after']:.0%} of their ratios within ±10%): "
+              f"advisor profile MODEL --settings {a},{b} --out FILE, then rerun with --measured-from FILE")
 
 
 def _predicted_ratio(v: dict) -> str:

@@ -152,7 +152,8 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
         "per_setting_ratio": per_setting(df),
         "noise_floor": noise_floor(sel.frame, reps), "energy": spec}
     update = fit_network_update(df)  # measure one setting, predict the others: held out the same way
-    report["measured_update"] = {k: update[k] for k in ("method", "min_networks", "summary")}
+    report["measured_update"] = {k: update[k] for k in ("method", "min_networks", "summary", "best_pairs", "joint")
+                                 if k in update}
     return report, df, suite, update
 
 
