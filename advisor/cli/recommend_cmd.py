@@ -127,14 +127,15 @@ def _measure_hint(con, result) -> None:
     family (the bundle's ``network_update.best_pairs``), when nothing was measured and both apply."""
     best = (result.bundle or {}).get("best_measured_pair")
     cands = {c.setting: c for c in result.candidates}
-    if not best or any(c.ratio_source in ("measured",) for c in result.candidates):
+    if not best or any(c.ratio_source == "measured" for c in result.candidates):
         return
     a, b = best["measured"]
     if not all(getattr(cands.get(s), "applicable", False) for s in (a, b)):
         return
     con.print(f"tip: measuring {a} and {b} on the device sharpens the other settings' predictions (held out by "
               f"family: {best['within_before']:.0%} -> {best['within_after']:.0%} of their ratios within ±10%): "
-              f"advisor profile MODEL --settings {a},{b} --out FILE, then rerun with --measured-from FILE")
+              f"advisor profile {result.model.get('path', 'MODEL')} --settings {a},{b} --out FILE, then rerun with "
+              "--measured-from FILE")
 
 
 def _predicted_ratio(v: dict) -> str:
