@@ -143,8 +143,8 @@ def test_unbudgeted_accuracy_loss_and_unfused_int8_are_explained():
 
 
 def test_evidence_quotes_the_chosen_settings_own_held_out_figures():
-    """The shipped host bundle's evaluation has figures per setting: the reason quotes the chosen
-    setting's, as stored in the manifest; a bundle without them (the TX2 one) quotes none."""
+    """The shipped bundles' evaluations have figures per setting: the reason quotes the chosen
+    setting's, as stored in the manifest; a bundle without them quotes none."""
     from advisor.api import recommend
     from advisor.decision import Constraints
     from advisor.predictors.predictor import load_bundle
@@ -155,7 +155,15 @@ def test_evidence_quotes_the_chosen_settings_own_held_out_figures():
             f"{100 * own['within_tol']:.0f}% within 10 pct ({own['n']} held-out predictions)") in rec.reason
     assert rec.bundle["per_setting_ratio"][rec.setting] == own
     tx2 = recommend(EXAMPLE, "jetson-tx2", Constraints(max_size_bytes=200_000))
-    assert tx2.setting and "alone:" not in tx2.reason
+    own = load_bundle("jetson-tx2", "tensorflow").manifest["evaluation"]["per_setting_ratio"][tx2.setting]
+    assert f"For '{tx2.setting}' alone: latency ratio median error {own['median_abs_err_pct']:.3g}%" in tx2.reason
+    import dataclasses
+
+    from advisor.advise import _sureness
+
+    ev = rec.bundle["evaluation"]
+    pred = dataclasses.replace(rec, bundle=dict(rec.bundle, per_setting_ratio={}))
+    assert "alone:" not in _sureness(ev, pred, rec.setting) and "alone:" in _sureness(ev, rec, rec.setting)
 
 
 def test_a_network_past_the_training_range_is_flagged(bundle):

@@ -341,3 +341,33 @@ def test_one_d_convolutions_have_no_blocked_layout():
     assert one["wq16"]["v_align8_share"] == 0.0 and one["chprune10"]["v_d_align8"] == 0.0
     assert all(r[0].startswith("mac_conv_u_") for r in one["wq16"]["layers1"])
     assert [r[-1] for r in one["wq16"]["layers1"]] == [3.0, 3.0] and [r[-1] for r in two["wq16"]["layers1"]] == [9.0, 9.0]
+
+
+def _activation_net() -> onnx.ModelProto:
+    """Conv -> LeakyRelu -> Conv -> Clip -> Conv -> Relu, 16 channels at 16 x 16."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    inits = [onnx.numpy_helper.from_array(rng.normal(0, 0.1, (16, c, 3, 3)).astype(np.float32), f"w{i}")
+             for i, c in enumerate((3, 16, 16))]
+    inits += [onnx.numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+              onnx.numpy_helper.from_array(np.array(6.0, np.float32), "hi")]
+    conv = lambda i, x, y: helper.make_node("Conv", [x, f"w{i}"], [y], pads=[1, 1, 1, 1])  # noqa: E731
+    nodes = [conv(0, "x", "c0"), helper.make_node("LeakyRelu", ["c0"], ["a0"], alpha=0.1), conv(1, "a0", "c1"),
+             helper.make_node("Clip", ["c1", "lo", "hi"], ["a1"]), conv(2, "a1", "c2"),
+             helper.make_node("Relu", ["c2"], ["y"])]
+    g = helper.make_graph(nodes, "acts", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 16, 16])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_fp16_counts_the_work_onnxruntime_adds_on_the_cpu():
+    # onnxruntime's CPU provider runs an fp16 graph's ops in float32 between Casts at its edges, so the
+    # fp32 fusions hold (Conv + Relu), but it expands LeakyRelu to Less + Mul + Where, which no longer
+    # fuses into the convolution before it (3 more passes, 2 more nodes), and no longer fuses a Clip into
+    # its convolution (1 more pass). wq16 computes in float32: nothing added.
+    st = structure_all(from_proto(_activation_net()), ["none", "fp16", "wq16"])
+    elems = 16 * 16 * 16
+    assert st["fp16"]["q1_act"] - st["fp16"]["q0_act"] == pytest.approx((3 + 1) * elems)
+    assert st["fp16"]["q1_nodes"] - st["fp16"]["q0_nodes"] == pytest.approx(2)
+    assert st["wq16"]["q1_act"] == st["wq16"]["q0_act"] and st["none"]["q1_act"] == st["none"]["q0_act"]
