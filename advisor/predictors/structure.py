@@ -351,9 +351,9 @@ def _u8_out(node, view):
     return len(dqs) == 1 and dqs[0] is not None and dqs[0].op_type == _DQ and len(_readers(dqs[0].output[0], view)) <= 1
 
 
-# Work onnxruntime's CPU provider adds to an fp16 graph (probed one op at a time on onnxruntime 1.23, x86-64:
-# it runs almost every op in float32 between Casts at the graph's edges, so the graph's fp32 fusions hold, except
-# for ops it expands first): op -> (extra activation passes, extra nodes). LeakyRelu runs as Less + Mul + Where
+# Work onnxruntime's CPU provider adds to an fp16 graph (probed one op at a time on onnxruntime 1.32, x86-64,
+# benchmarks/fp16_ops.py: it runs almost every op in float32 between Casts at the graph's edges, so the graph's
+# fp32 fusions hold, except for ops it expands first): op -> (extra activation passes, extra nodes). LeakyRelu runs as Less + Mul + Where
 # and no longer fuses into the convolution before it; Softmax as ReduceMax, Sub, Exp, ReduceSum and Div; the
 # Erf of a GELU stays unfused with its Div, Add and two Muls; a Clip no longer fuses into its convolution.
 _FP16_EXPANDED = {"LeakyRelu": (2, 2), "Softmax": (4, 4), "Erf": (4, 4), "HardSwish": (1, 1)}
