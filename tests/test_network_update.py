@@ -249,3 +249,17 @@ def test_predict_with_two_measured_settings_and_the_hint():
     assert plain.exit_code == 0, plain.stderr
     best = json.loads((SHIPPED / "manifest.json").read_text())["network_update"]["best_pairs"][0]["measured"]
     assert f"tip: measuring {best[0]} and {best[1]} on the device" in " ".join(plain.stdout.split())
+
+
+def test_joint_update_with_a_setting_the_moments_do_not_know_falls_back_to_one_pair():
+    table = fit_network_update(_joint_frame())
+    table = json.loads(json.dumps(table))  # as read from a manifest
+    names = table["settings"]
+    i = names.index("u")
+    table["moments"][i] = [None] * len(names)  # u's moments missing (too few networks measured with it)
+    for row in table["moments"]:
+        row[i] = None
+    out = apply_network_update(table, {"none": 0.0, "s": 0.1, "t": 0.1, "u": 0.1},
+                               {"s": math.exp(0.3), "u": math.exp(0.0)})
+    assert out["t"]["source"] in ("updated from measured s", "updated from measured u")
+    assert all(math.isfinite(v) for v in out["t"]["interval"])
