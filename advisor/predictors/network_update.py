@@ -26,8 +26,8 @@ the slopes) of the out-of-fold errors over the networks measured with both setti
 With one setting in ``U`` this is the pair's slope. Its interval is normalised-conformal: the
 conditional standard deviation ``sqrt(M_tt - M_tU M_UU^-1 M_Ut)`` times the 5% and 95% quantiles of
 the held-out updated residuals so normalised (``joint``: every pair of measured settings, each family
-updated with moments computed without it). Held out by family on the host, measuring int8-static-pc
-and wq4 brings the other settings' ratios from 81.0% to 86.6% within +-10% (the pairs ranked on the
+updated with moments computed without it). Held out by family on the host, measuring int8-static-pt
+and wq4 brings the other settings' ratios from 81.1% to 86.5% within +-10% (the pairs ranked on the
 same figures they report: ``best_pairs``).
 """
 from __future__ import annotations
