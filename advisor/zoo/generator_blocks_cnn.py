@@ -362,10 +362,16 @@ BUILDERS = {"plain": build_plain, "residual": build_residual, "depthwise": build
             "convnext": build_convnext, "unet": UNet, "shuffle": build_shuffle}
 
 
-def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
-    """(eval-mode module, example inputs, input names) of a CNN family; the caller seeds torch."""
-    module = BUILDERS[family](p)
+def image_network(module: nn.Module, p: dict, bn_scope: nn.Module | None = None) -> tuple[nn.Module, tuple, list[str]]:
+    """(eval-mode module, example input [1, 3, R, R], input names) of a freshly built image network:
+    He-initialised, its BatchNorm statistics calibrated on ``bn_scope`` (default: the whole module).
+    The caller seeds torch; the draws (example, then weights, then BN batch) keep their order."""
     example = torch.randn(1, 3, p["resolution"], p["resolution"])
     he_init(module)
-    calibrate_bn(module, example)
+    calibrate_bn(module if bn_scope is None else bn_scope, example)
     return module.eval(), (example,), ["input"]
+
+
+def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
+    """(eval-mode module, example inputs, input names) of a CNN family; the caller seeds torch."""
+    return image_network(BUILDERS[family](p), p)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from advisor.zoo.generator_blocks_cnn import calibrate_bn, conv, he_init
+from advisor.zoo.generator_blocks_cnn import conv, image_network
 from advisor.zoo.generator_space_detector import csp_hidden, level_sides
 
 
@@ -104,8 +104,4 @@ def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
     """(eval-mode module, example inputs, input names); the caller seeds torch."""
     if family != "detector":
         raise KeyError(f"no detector builder for family '{family}'")
-    module = Detector(p)
-    example = torch.randn(1, 3, p["resolution"], p["resolution"])
-    he_init(module)
-    calibrate_bn(module, example)
-    return module.eval(), (example,), ["input"]
+    return image_network(Detector(p), p)

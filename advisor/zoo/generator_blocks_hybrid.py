@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from advisor.zoo.generator_blocks_cnn import InvertedResidual, calibrate_bn, conv, he_init
+from advisor.zoo.generator_blocks_cnn import InvertedResidual, conv, image_network
 from advisor.zoo.generator_blocks_seq import EncoderBlock
 
 
@@ -39,7 +39,4 @@ def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
     if family != "hybrid":
         raise KeyError(f"no hybrid builder for family '{family}'")
     module = Hybrid(p)
-    example = torch.randn(1, 3, p["resolution"], p["resolution"])
-    he_init(module)
-    calibrate_bn(module.trunk, example)  # the trunk's BatchNorms (the encoder blocks take batch 1 only)
-    return module.eval(), (example,), ["input"]
+    return image_network(module, p, module.trunk)  # the trunk's BatchNorms (the encoder blocks take batch 1 only)
