@@ -22,17 +22,13 @@ import numpy as np
 from host_data import HOST_DATA
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    xx = float(x @ x)
-    return float(x @ y) / xx if xx > 0 else 0.0
-
-
 def main() -> int:
     import pandas as pd
     import xgboost as xgb
 
     from advisor.predictors.base import seed_params
     from advisor.predictors.evaluate import within_tol
+    from advisor.predictors.network_update import held_out_residuals
     from advisor.predictors.training import evaluate_selection, select
 
     sel = select(HOST_DATA, "host", "onnxruntime-cpu")
@@ -68,11 +64,8 @@ def main() -> int:
     print(f"   {'setting':<26} {'n':>5} {'r':>6}   within +-10%: model -> after the slope (held out)")
     for s in sorted(set(settings)):
         m = (settings == s) & np.isfinite(b)
-        x, y, f = b[m], err[m], fam[m]
-        after = np.empty_like(y)
-        for name in np.unique(f):
-            out = f == name
-            after[out] = y[out] - _slope(x[~out], y[~out]) * x[out]
+        x, y = b[m], err[m]
+        after = held_out_residuals(x, y, fam[m])
         r = float(np.corrcoef(x, y)[0, 1]) if np.std(x) > 0 and np.std(y) > 0 else float("nan")
         print(f"   {s:<26} {int(m.sum()):>5} {r:>+6.2f}   {within_tol(-y).mean():.1%} -> {within_tol(-after).mean():.1%}")
     return 0

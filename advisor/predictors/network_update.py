@@ -42,7 +42,9 @@ from advisor.predictors.evaluate import within_tol
 
 METHOD = ("per-network update from measured ratios: slope of one setting's out-of-fold log-ratio error on "
           "another's (least squares through the origin, leave-one-family-out), kept where the held-out update "
-          "brings more ratios within +-10%; conformal interval from the held-out updated residuals")
+          "brings more ratios within +-10%; conformal interval from the held-out updated residuals. Two or more "
+          "measured settings: conditional expectation from the errors' second moments, normalised-conformal "
+          "interval")
 MIN_NETWORKS = 20  # networks measured with both settings before a pair is fitted
 MIN_GAIN = 0.01  # a pair is kept where its held-out update brings at least this share more within +-10%
 MIN_MSE_CUT = 0.95  # ... and leaves at most this share of the squared log error (not a lucky count)
@@ -53,6 +55,16 @@ def _slope(x: np.ndarray, y: np.ndarray) -> float:
     return float(x @ y) / xx if xx > 0 else 0.0
 
 
+def held_out_residuals(x: np.ndarray, y: np.ndarray, fam: np.ndarray) -> np.ndarray:
+    """``y`` less a slope on ``x`` (least squares through the origin), each family's slope fitted on the
+    other families only: how an update from ``x`` does on families it has not seen."""
+    held = np.empty_like(y)
+    for name in np.unique(fam):
+        out = fam == name
+        held[out] = y[out] - _slope(x[~out], y[~out]) * x[out]
+    return held
+
+
 def fit_network_update(df, min_networks: int = MIN_NETWORKS, alpha: float = ALPHA_DEFAULT) -> dict:
     """The update table from an out-of-fold frame (columns ``model_sha``, ``family``, ``setting``,
     ``ratio``, ``pred_log_ratio``; one row per network and setting, ``none`` ignored). Returns a
@@ -61,7 +73,8 @@ def fit_network_update(df, min_networks: int = MIN_NETWORKS, alpha: float = ALPH
     predicted uncompressed latency times the updated ratio (log scale; the frame's ``none`` rows give
     ``latency_ms`` and ``pred_log_base``), "n", "within_before", "within_after"}}}) and ``summary`` ({measured:
     {"n", "within_before", "within_after"}}: every other setting's ratios of the networks measured with
-    it, held out, before and after the update)."""
+    it, held out, before and after the update); where any pair is kept, also ``settings``, ``moments``,
+    ``joint`` and ``best_pairs`` for two or more measured settings (``_fit_joint``)."""
     import pandas as pd
 
     base = df[(df["setting"] == "none") & (df["latency_ms"] > 0)].drop_duplicates("model_sha")
@@ -82,11 +95,8 @@ def fit_network_update(df, min_networks: int = MIN_NETWORKS, alpha: float = ALPH
             both = piv[s].notna().to_numpy() & piv[t].notna().to_numpy()
             if both.sum() < min_networks:
                 continue
-            x, y, f = piv[s].to_numpy()[both], piv[t].to_numpy()[both], fam[both]
-            held = np.empty_like(y)
-            for name in np.unique(f):
-                out = f == name
-                held[out] = y[out] - _slope(x[~out], y[~out]) * x[out]
+            x, y = piv[s].to_numpy()[both], piv[t].to_numpy()[both]
+            held = held_out_residuals(x, y, fam[both])
             before, after = within_tol(-y), within_tol(-held)  # y, held: observed - predicted
             if after.mean() - before.mean() >= MIN_GAIN and float(held @ held) <= MIN_MSE_CUT * float(y @ y):
                 q = fit_quantiles(held, alpha=alpha)["global"]
@@ -147,12 +157,12 @@ def _fit_joint(piv, fam: np.ndarray, pairs: dict, base_err, min_networks: int, a
     errors = piv.to_numpy(float)
     base = base_err.reindex(piv.index).to_numpy(float)
     base_moment = float(np.nanmean(base ** 2)) if np.isfinite(base).any() else 0.0
-    held_m = {f: _moments(errors[fam != f], min_networks) for f in np.unique(fam)}
+    # per family: its networks' errors and uncompressed-latency errors, and the moments without it
+    folds = {f: (errors[fam == f], base[fam == f], _moments(errors[fam != f], min_networks)) for f in np.unique(fam)}
     norm, norm_lat, ranked = [], [], []
     for a, b in combinations(range(len(names)), 2):
         before, after = [], []
-        for f, m in held_m.items():
-            rows = errors[fam == f]
+        for f, (rows, rows_base, m) in folds.items():
             for t in range(len(names)):
                 if t in (a, b):
                     continue
@@ -166,7 +176,7 @@ def _fit_joint(piv, fam: np.ndarray, pairs: dict, base_err, min_networks: int, a
                     has = ok & np.isfinite(x).all(axis=1)
                     upd[has] = y[has] - x[has] @ got[0]
                     if len(use) == 2:
-                        lat = upd[has] + base[fam == f][has]
+                        lat = upd[has] + rows_base[has]
                         norm.append((f, upd[has] / math.sqrt(got[1])))
                         norm_lat.append((f, lat[np.isfinite(lat)] / math.sqrt(got[1] + base_moment)))
                 before.append(within_tol(-y[ok]))
