@@ -83,6 +83,18 @@ def _fmt(v, unit: str = "") -> str:
     return f"{100 * v:.0f}%" if unit == "share" else f"{v:.3g}{unit}"
 
 
+def _update_table(title: str, rows):
+    """The measured-update figures as a rich Table: per (label, {"n", "within_before", "within_after"})."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in ("measured", "n", "model", "updated"):
+        table.add_column(col, justify="left" if col == "measured" else "right", no_wrap=True)
+    for label, f in rows:
+        table.add_row(label, str(f["n"]), f"{f['within_before']:.1%}", f"{f['within_after']:.1%}")
+    return table
+
+
 def _row(target: str, method: str, f: dict) -> list[str]:
     if not f.get("n"):
         return [target, method, "0"] + ["-"] * 5
@@ -120,27 +132,19 @@ def render_report(report: dict, console=None) -> None:
             table.add_row(name, str(f["n"]), _fmt(f["median_abs_err_pct"], "%"), _fmt(f.get("p90_abs_err_pct"), "%"),
                           f"{_fmt(f['within_tol'], 'share')} ±10%")
         console.print(table)
-    upd = ((report.get("measured_update") or {}).get("summary")) or {}
-    gains = {k: v for k, v in upd.items() if v["within_after"] > v["within_before"]}
+    upd = report.get("measured_update") or {}
+    gains = {k: v for k, v in (upd.get("summary") or {}).items() if v["within_after"] > v["within_before"]}
     if gains:
-        table = Table(title=f"One setting measured on each network (--measured): the ratios of its other settings "
-                      f"within ±10%, model alone -> updated ({held} held out)", title_justify="left")
-        for col in ("measured", "n", "model", "updated"):
-            table.add_column(col, justify="left" if col == "measured" else "right", no_wrap=True)
-        for name, f in sorted(gains.items(), key=lambda kv: kv[1]["within_before"] - kv[1]["within_after"]):
-            table.add_row(name, str(f["n"]), f"{f['within_before']:.1%}", f"{f['within_after']:.1%}")
-        console.print(table)
-    best = ((report.get("measured_update") or {}).get("best_pairs")) or []
-    if best:
-        joint = report["measured_update"].get("joint") or {}
-        table = Table(title=f"Two settings measured on each network: the ratios of its other settings within ±10%, "
-                      f"model alone -> updated jointly ({held} held out; 90% intervals covered "
-                      f"{_fmt(joint.get('coverage'), 'share')})", title_justify="left")
-        for col in ("measured", "n", "model", "updated"):
-            table.add_column(col, justify="left" if col == "measured" else "right", no_wrap=True)
-        for f in best:
-            table.add_row(" + ".join(f["measured"]), str(f["n"]), f"{f['within_before']:.1%}", f"{f['within_after']:.1%}")
-        console.print(table)
+        console.print(_update_table(
+            f"One setting measured on each network (--measured): the ratios of its other settings within ±10%, "
+            f"model alone -> updated ({held} held out)",
+            sorted(gains.items(), key=lambda kv: kv[1]["within_before"] - kv[1]["within_after"])))
+    if upd.get("best_pairs"):
+        console.print(_update_table(
+            f"Two settings measured on each network: the ratios of its other settings within ±10%, model alone -> "
+            f"updated jointly ({held} held out; 90% intervals covered "
+            f"{_fmt((upd.get('joint') or {}).get('coverage'), 'share')})",
+            [(" + ".join(f["measured"]), f) for f in upd["best_pairs"]]))
     nf = report.get("noise_floor") or {}
     if nf.get("ratio_pct") is not None:
         console.print(f"noise floor (ratio): {nf['ratio_pct']:.1f}% ({nf['method']}; n={nf['n']})")
