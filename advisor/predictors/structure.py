@@ -351,12 +351,12 @@ def _u8_out(node, view):
     return len(dqs) == 1 and dqs[0] is not None and dqs[0].op_type == _DQ and len(_readers(dqs[0].output[0], view)) <= 1
 
 
-# Work onnxruntime's CPU provider adds to an fp16 graph (probed one op at a time on onnxruntime 1.32, x86-64,
-# benchmarks/fp16_ops.py: it runs almost every op in float32 between Casts at the graph's edges, so the graph's
-# fp32 fusions hold, except for ops it expands first): op -> (extra activation passes, extra nodes). LeakyRelu runs as Less + Mul + Where
-# and no longer fuses into the convolution before it; Softmax as ReduceMax, Sub, Exp, ReduceSum and Div (two more
-# full-size passes: the reductions write one value a row); the
-# Erf of a GELU stays unfused with its Div, Add and two Muls; a Clip no longer fuses into its convolution.
+# Work onnxruntime's CPU provider adds to an fp16 graph: op -> (extra activation passes, extra nodes). Probed one
+# op at a time on onnxruntime 1.32, x86-64 (benchmarks/fp16_ops.py), it runs almost every op in float32 between
+# Casts at the graph's edges, so the graph's fp32 fusions hold, except for ops it expands first. LeakyRelu runs as
+# Less + Mul + Where and no longer fuses into the convolution before it; Softmax as ReduceMax, Sub, Exp, ReduceSum
+# and Div (two more full-size passes: the reductions write one value a row); the Erf of a GELU stays unfused with
+# its Div, Add and two Muls; a Clip no longer fuses into its convolution.
 _FP16_EXPANDED = {"LeakyRelu": (2, 2), "Softmax": (2, 4), "Erf": (4, 4), "HardSwish": (1, 1)}
 _FP16_UNFUSED_AFTER_CONV = frozenset({"Clip", "LeakyRelu"})
 
@@ -381,7 +381,7 @@ def _half_tensors(model, view) -> set:
     out |= {i.name for i in model.graph.input if i.type.tensor_type.elem_type == half}
     for node in view.order:
         if node.op_type == "Cast":
-            if next((a.i for a in node.attribute if a.name == "to"), None) == half:
+            if view.attr(node, "to") == half:
                 out.update(o for o in node.output if o)
         elif any(x in out for x in node.input if x):
             out.update(o for o in node.output if o)
