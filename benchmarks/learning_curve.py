@@ -32,25 +32,14 @@ def _kept(sha: str, share: float, draw: int) -> bool:
 
 
 def _within(sel, design, layers, names, spec, train_of) -> float:
-    """Share within +-10% over every held-out variant, each family predicted by a suite fitted on
-    ``train_of(family)`` (a boolean mask over the frame's rows, the family itself excluded)."""
-    import functools
-
-    import pandas as pd
-
+    """Share within +-10% over every held-out variant, each family predicted by a suite fitted on the
+    other families' rows in ``train_of(family)`` (a boolean mask over the frame's rows)."""
     from advisor.predictors.base import seed_params
-    from advisor.predictors.evaluate import run_jobs, within_tol
-    from advisor.predictors.suite import fit_suite, predict_frame
+    from advisor.predictors.evaluate import assemble_folds, fold_jobs, run_jobs, within_tol
 
     f = sel.frame
-    families = sorted(f["family"].unique())
-
-    def fold(fam: str):
-        train, test = f[train_of(fam) & (f["family"] != fam)], f[f["family"] == fam]
-        suite = fit_suite(train, names, spec, seed_params(0), design, layers)
-        return predict_frame(suite, test, design, native=True, layers=layers)["pred_log_ratio"]
-
-    pred = pd.concat(run_jobs([functools.partial(fold, fam) for fam in families]))
+    pred = assemble_folds(f, run_jobs(fold_jobs(f, names, spec, seed_params(0), None, design, layers,
+                                                train_of=train_of)))["pred_log_ratio"]
     v = f[(f["setting"] != "none") & (f["ratio"] > 0)]
     err = pred.reindex(v.index).to_numpy(float) - np.log(v["ratio"].to_numpy(float))
     return float(within_tol(err[np.isfinite(err)]).mean())

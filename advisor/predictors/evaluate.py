@@ -46,11 +46,13 @@ def cross_validate(frame, known_settings: list[str], energy_spec: dict, xgb_para
 
 
 def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
-              progress=None, design=None, layers=None) -> list:
+              progress=None, design=None, layers=None, train_of=None) -> list:
     """One callable per held-out family (each returns that family's out-of-fold predictions), for
     ``run_jobs``; ``assemble_folds`` puts their results together. ``design``: ``design_matrix`` of
     ``frame`` with ``SettingEncoder(known_settings)`` (computed here when None; every fold slices it).
     ``layers``: ``suite.layer_index(frame)`` (likewise; every fold's layer-time model prices its rows).
+    ``train_of``: family -> boolean mask over ``frame``'s rows that the fold may train on, beside the
+    other families (a learning curve trains on fewer; default: all of them).
     Raises DataError with fewer than MIN_FAMILIES architecture families."""
     import pandas as pd
 
@@ -67,7 +69,8 @@ def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
     def fold(i: int, fam: str):
         if progress:
             progress(f"fold {i + 1}/{len(families)}: holding out '{fam}'")
-        train, test = frame[frame["family"] != fam], frame[frame["family"] == fam]
+        rest = frame["family"] != fam
+        train, test = frame[rest & train_of(fam) if train_of else rest], frame[frame["family"] == fam]
         suite = fit_suite(train, known_settings, energy_spec, xgb_params, design, layers)
         return pd.concat([predict_frame(suite, test, design, native=True, layers=layers),
                           _baselines(train, test, suite, design)], axis=1)
