@@ -364,10 +364,38 @@ def _activation_net() -> onnx.ModelProto:
 def test_fp16_counts_the_work_onnxruntime_adds_on_the_cpu():
     # onnxruntime's CPU provider runs an fp16 graph's ops in float32 between Casts at its edges, so the
     # fp32 fusions hold (Conv + Relu), but it expands LeakyRelu to Less + Mul + Where, which no longer
-    # fuses into the convolution before it (3 more passes, 2 more nodes), and no longer fuses a Clip into
-    # its convolution (1 more pass). wq16 computes in float32: nothing added.
+    # fuses into the convolution before it (3 more passes, 3 more nodes), and no longer fuses a Clip into
+    # its convolution (1 more pass, 1 more node). wq16 computes in float32: nothing added.
     st = structure_all(from_proto(_activation_net()), ["none", "fp16", "wq16"])
     elems = 16 * 16 * 16
     assert st["fp16"]["q1_act"] - st["fp16"]["q0_act"] == pytest.approx((3 + 1) * elems)
-    assert st["fp16"]["q1_nodes"] - st["fp16"]["q0_nodes"] == pytest.approx(2)
+    assert st["fp16"]["q1_nodes"] - st["fp16"]["q0_nodes"] == pytest.approx(3 + 1)
     assert st["wq16"]["q1_act"] == st["wq16"]["q0_act"] and st["none"]["q1_act"] == st["none"]["q0_act"]
+    # In float32 the three activations run inside their convolutions: only the convolutions write.
+    assert st["none"]["q0_act"] == pytest.approx(3 * elems) and st["none"]["q0_nodes"] == pytest.approx(3)
+
+
+_ELEMENTWISE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "Mul", "Add", "Div", "Erf", "Sub"}
+
+
+@pytest.mark.parametrize("setting", ["none", "int8-static-pt", "wq8", "int8-dynamic"])
+def test_elementwise_ops_left_are_the_ones_onnxruntime_runs(tmp_path, setting):
+    """The elementwise ops the structure counts (those its fusion rules leave, ``_ort_absorbed``) are
+    the ones left in the graph onnxruntime's CPU optimizer builds: a GELU as one op, SiLU as one
+    (QuickGelu), activations and biases inside their convolutions and Gemms, and none of it once
+    static int8 puts quantize / de-quantize pairs between the ops."""
+    from collections import Counter
+
+    from advisor.predictors.structure import _half_tensors, _ort_absorbed
+
+    fused_as = {"Gelu": "Mul", "QuickGelu": "Mul"}  # the op a fused group is left as in the count
+    absorbed_somewhere = False
+    for name, view, optimized in _as_onnxruntime_builds_it(tmp_path, setting):
+        gone = _ort_absorbed(view, _half_tensors(view.model, view))
+        mine = Counter(n.op_type for n in view.compute if n.op_type in _ELEMENTWISE and id(n) not in gone)
+        real = Counter(fused_as.get(n.op_type, n.op_type) for n in optimized
+                       if fused_as.get(n.op_type, n.op_type) in _ELEMENTWISE)
+        assert mine == real, (name, setting, dict(mine), dict(real))
+        absorbed_somewhere |= bool(gone)
+    # The cases exercise the rules: float graphs fuse; static int8 leaves nothing to fuse.
+    assert absorbed_somewhere == (setting != "int8-static-pt")

@@ -64,7 +64,7 @@ from advisor.errors import AdvisorError, NotApplicableError
 if TYPE_CHECKING:
     from advisor.modelio import LoadedModel
 
-STRUCTURE_VERSION = 4
+STRUCTURE_VERSION = 5
 COLUMNS = ("v_mac_ratio", "v_float_mac_share", "v_log_dq_weight_per_mac", "v_log_dq4_weight_per_mac",
            "v_log_q_act_per_mac", "v_align8_share", "v_align16_share", "v_d_align8", "v_d_align16",
            "v_log_node_ratio")
@@ -177,18 +177,22 @@ def graph_stats(model, inferred, layers: list | None = None) -> dict:
     kernels = _kernels(view, inits)
     half = _half_tensors(model, view)
     align = np.zeros(3)  # Conv MACs: all, channels multiple of 8, of 16
+    absorbed = _ort_absorbed(view, half)
+    gone_shape = sum(1 for n in view.compute if id(n) in absorbed and n.op_type in RESHAPE_LIKE)
+    q["nodes"] -= float(len(absorbed) - gone_shape)
+    q["nodes_shape"] -= float(gone_shape)
     for node in view.order:
         op = node.op_type
         if op == _DQ and node.input[0] in inits and _feeds_float(node.output[0], view, kernels):
             n = float(np.prod(list(inits[node.input[0]].dims) or [1]))
             q["dq4_w" if inits[node.input[0]].data_type in _INT4 else "dq_w"] += n
-        if id(node) not in compute:
+        if id(node) not in compute or id(node) in absorbed:
             continue
         converts = op in _ACT_CONVERT and node.input and view.is_activation(node.input[0])
         out_elems = float(sum(view.numel(o) for o in node.output if view.is_activation(o)))
         q["q_act" if converts else "act"] += out_elems
         if half and node.input and node.input[0] in half:
-            passes, extra_nodes = _fp16_extra(node, producers)
+            passes, extra_nodes = _fp16_extra(node)
             q["act"] += passes * out_elems
             q["nodes"] += extra_nodes
         cost = node_cost(node, view) if op != "DynamicQuantizeLSTM" else None
@@ -357,17 +361,150 @@ def _u8_out(node, view):
 # Less + Mul + Where and no longer fuses into the convolution before it; Softmax as ReduceMax, Sub, Exp, ReduceSum
 # and Div (two more full-size passes: the reductions write one value a row); the Erf of a GELU stays unfused with
 # its Div, Add and two Muls; a Clip no longer fuses into its convolution.
-_FP16_EXPANDED = {"LeakyRelu": (2, 2), "Softmax": (2, 4), "Erf": (4, 4), "HardSwish": (1, 1)}
-_FP16_UNFUSED_AFTER_CONV = frozenset({"Clip", "LeakyRelu"})
+# The GELU's ops and a Clip or LeakyRelu after a convolution, which float32 fuses, count as they are in float16
+# (``_ort_absorbed``).
+_FP16_EXPANDED = {"LeakyRelu": (2, 2), "Softmax": (2, 4), "HardSwish": (1, 1)}
 
 
-def _fp16_extra(node, producers: dict) -> tuple[float, float]:
+def _fp16_extra(node) -> tuple[float, float]:
     """(extra activation passes, extra nodes) of an op computing in float16 (``_FP16_EXPANDED``)."""
     passes, nodes = _FP16_EXPANDED.get(node.op_type, (0, 0))
-    src = producers.get(node.input[0]) if node.input else None
-    if node.op_type in _FP16_UNFUSED_AFTER_CONV and src is not None and src.op_type in _CONV_OPS:
-        passes += 1
     return float(passes), float(nodes)
+
+
+# onnxruntime's float fusions on its CPU provider (graph optimization levels 2 and 3), which run several ONNX
+# ops as one kernel: the absorbed ops write no tensor of their own and dispatch no node. Probed on onnxruntime
+# 1.32, x86-64, by the graphs it builds for zoo networks (benchmarks/ort_fusions.py): a GELU written as Div,
+# Erf, Add, Mul, Mul runs as one Gelu; x * Sigmoid(x) (SiLU) as one QuickGelu; an activation after a
+# convolution or a Gemm inside it (FusedConv, FusedGemm); a residual Add (and a ReLU after it) inside the
+# convolution that produces one of its inputs (blocked NCHWc convolutions, or FusedConv with its Z input); a
+# MatMul's bias Add inside a Gemm; a MatMul's scalar Mul or Div inside a FusedMatMul. A quantize / de-quantize
+# pair between two ops (static int8) breaks every one of these fusions, which is part of why a quantized graph
+# is slower than its MAC counts say. In float16 (run in float32 between Casts) the GELU, the scalar Mul and a
+# Clip or LeakyRelu after a convolution stay unfused (``_FP16_EXPANDED``).
+_CONV_ACTS = frozenset({"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid"})
+_CONV_ACTS_HALF = frozenset({"Relu", "Sigmoid", "Tanh", "HardSigmoid"})
+_GEMM_ACTS = frozenset({"Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid"})
+
+
+def _ort_absorbed(view, half: set) -> set:
+    """id() of the compute nodes onnxruntime's fusions absorb into a neighbour (see ``_CONV_ACTS``)."""
+    out: set = set()
+    residual: dict = {}  # id of an absorbed residual Add -> "nchwc" or "z" (see _residual_sum)
+    kept: set = set()  # the op a fused GELU is left as
+    producers = view.producers
+
+    def only_reader(name: str):
+        readers = view.consumers.get(name, ())
+        return view.compute[readers[0]] if len(readers) == 1 and name not in view.outputs else None
+
+    def const(name: str) -> bool:
+        return bool(name) and not view.is_activation(name)
+
+    def src(node, i: int = 0):
+        return producers.get(node.input[i]) if len(node.input) > i and node.input[i] else None
+
+    for node in view.compute:
+        op, h = node.op_type, bool(node.output) and node.output[0] in half
+        if op == "Erf" and not h:  # x / sqrt2 -> Erf -> + 1 -> * x -> * 0.5 (either order of the Muls)
+            div = src(node)
+            add = only_reader(node.output[0])
+            if div is None or div.op_type != "Div" or only_reader(div.output[0]) is not node or \
+                    add is None or add.op_type != "Add":
+                continue
+            mul = only_reader(add.output[0])
+            if mul is None or mul.op_type != "Mul":
+                continue
+            x = div.input[0]
+            if x in mul.input:
+                last = only_reader(mul.output[0])
+                if last is not None and last.op_type == "Mul" and any(const(i) for i in last.input):
+                    out.update((id(div), id(node), id(add), id(mul)))
+                    kept.add(id(last))
+            else:
+                half_x = producers.get(next((i for i in mul.input if i != add.output[0]), ""))
+                if half_x is not None and half_x.op_type == "Mul" and x in half_x.input:
+                    out.update((id(div), id(node), id(add), id(half_x)))
+                    kept.add(id(mul))
+        elif op == "MatMulInteger":  # dynamic int8: the scale, bias and conversion run in its epilogue
+            nxt = only_reader(node.output[0])
+            while nxt is not None and nxt.op_type in ("Cast", "Mul", "Add") and id(nxt) not in out:
+                out.add(id(nxt))
+                out.update(id(p) for p in map(producers.get, nxt.input)
+                           if p is not None and p.op_type == "Mul" and p in view.compute and
+                           view.numel(p.output[0]) == 1 and only_reader(p.output[0]) is nxt)
+                nxt = only_reader(nxt.output[0])
+        elif op == "Sigmoid" and getattr(only_reader(node.output[0]), "op_type", None) == "Mul" and \
+                node.input[0] in only_reader(node.output[0]).input:  # x * Sigmoid(x): QuickGelu (float16 too)
+            out.add(id(node))
+        elif op in _CONV_ACTS and id(node) not in out:
+            prev = src(node)
+            acts = _CONV_ACTS_HALF if h else _CONV_ACTS
+            if prev is None or only_reader(prev.output[0]) is not node:
+                continue
+            if (prev.op_type in ("Conv", "FusedConv") and op in acts) or \
+                    (prev.op_type == "Gemm" and op in _GEMM_ACTS) or residual.get(id(prev)) == "z" or \
+                    (op == "Relu" and residual.get(id(prev)) == "nchwc"):
+                out.add(id(node))
+        elif op == "Add" and len(node.input) == 2:
+            a, b = src(node, 0), src(node, 1)
+            if view.is_activation(node.input[0]) and view.is_activation(node.input[1]):
+                how = _residual_sum(node, (a, b), view, only_reader) if \
+                    view.numel(node.input[0]) == view.numel(node.input[1]) else None
+                if how:
+                    out.add(id(node))  # the residual sum inside its convolution
+                    residual[id(node)] = how
+                elif not h and getattr(only_reader(node.output[0]), "op_type", None) == "LayerNormalization":
+                    out.add(id(node))  # SkipLayerNormalization
+            elif (a is not None and a.op_type == "MatMul" and const(node.input[1]) and
+                  only_reader(a.output[0]) is node) or \
+                    (b is not None and b.op_type == "MatMul" and const(node.input[0]) and only_reader(b.output[0]) is node):
+                out.add(id(node))  # a MatMul's bias: Gemm
+        elif op in ("Mul", "Div") and not h and id(node) not in kept and len(node.input) == 2 and const(node.input[1]) and \
+                view.numel(node.input[1]) == 1:
+            a, reader = src(node, 0), only_reader(node.output[0])
+            if (a is not None and a.op_type == "MatMul" and only_reader(a.output[0]) is node) or \
+                    getattr(reader, "op_type", None) == "MatMul":
+                out.add(id(node))  # a MatMul's scale, on its output or an input: FusedMatMul
+    return out
+
+
+def _residual_sum(add, sources, view, only_reader) -> str | None:
+    """How onnxruntime folds a residual Add of two activations into a 2-D convolution producing one of
+    them (a 1-D one keeps its Add): "nchwc" for a blocked convolution (``_nchwc``), which accumulates
+    into the other input, so that input must itself be in the blocked layout (made by a blocked
+    convolution, a pool, an Add, a Concat or a ReLU; a Clip, say, hands back the plain layout); only a
+    ReLU after the sum folds too. "z" for any other float 2-D convolution (FusedConv's Z input), where
+    an activation after the sum folds too. None where neither applies."""
+    convs = [p for p in sources if p is not None and p.op_type in ("Conv", "FusedConv") and
+             only_reader(p.output[0]) is add and len(view.concrete(p.input[1]) or []) == 4]
+    for conv in convs:
+        if not _nchwc(conv, view):
+            return "z"
+    for conv in convs:
+        other = view.producers.get(next((x for x in add.input if x != conv.output[0]), ""))
+        if other is not None and (other.op_type in _NCHWC_LAYOUT or
+                                  (other.op_type in ("Conv", "FusedConv") and _nchwc(other, view))):
+            return "nchwc"
+    return None
+
+
+# Ops whose output onnxruntime keeps in the blocked NCHWc layout (beside its blocked convolutions).
+_NCHWC_LAYOUT = frozenset({"Add", "Sum", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Concat"})
+
+
+def _nchwc(conv, view) -> bool:
+    """onnxruntime's blocked (NCHWc) convolution on x86 (block 16 with AVX-512): constant weights,
+    a 2-D kernel, and input channels under one block or a multiple of it (output channels are padded);
+    grouped ones only depthwise with a whole number of blocks."""
+    w = view.concrete(conv.input[1]) if len(conv.input) > 1 else None
+    if not w or len(w) != 4 or _dq_weight(conv, view.producers) or view.is_activation(conv.input[1]):
+        return False
+    groups = int(view.attr(conv, "group", 1) or 1)
+    c_out, c_in = int(w[0]), int(w[1])
+    if groups > 1:
+        return c_out % 16 == 0 and c_in == 1 and c_out == groups
+    return c_in < 16 or c_in % 16 == 0
 
 
 def _half_tensors(model, view) -> set:
