@@ -74,6 +74,7 @@ def from_proto(model: onnx.ModelProto, path: Path | None = None, check: bool = T
         raise ModelError(f"{label} holds no ONNX graph (no nodes). Give a model exported to ONNX.")
     try:  # a corrupt proto can hold invalid UTF-8 names or unknown enum values: KeyError, ValueError
         _check_domains(model, label)
+        _check_data_types(model, label)
         _check_opsets(model, label)
         if check:
             _check_dataflow(model.graph, label)
@@ -126,6 +127,16 @@ def _check_payload_sizes(tensors) -> None:
         if need is not None and len(t.raw_data) != need:
             raise ModelError(f"Tensor '{t.name}' holds {len(t.raw_data)} bytes but its shape "
                              f"{list(t.dims)} needs {need}: the file is truncated or corrupt.")
+
+
+def _check_data_types(model: onnx.ModelProto, label: str) -> None:
+    """Every initializer's data type is one this onnx version defines (a corrupt or newer file can
+    carry others, which nothing downstream can size or read)."""
+    known = set(onnx.TensorProto.DataType.values()) - {onnx.TensorProto.UNDEFINED}
+    for t in model.graph.initializer:
+        if t.data_type not in known:
+            raise ModelError(f"{label}: initializer '{t.name}' has data type {t.data_type}, which the installed "
+                             f"onnx {onnx.__version__} does not define. Re-export the model, or upgrade onnx.")
 
 
 def _check_domains(model: onnx.ModelProto, label: str) -> None:

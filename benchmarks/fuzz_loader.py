@@ -1,5 +1,5 @@
-"""Fuzz load_model + extract_features with mutated model bytes for a time budget (the long run of
-tests/test_fuzz.py).
+"""Fuzz load_model + extract_features + the structure replay (three settings) with mutated model bytes
+for a time budget (the long run of tests/test_fuzz.py).
 
 Run: .venv/bin/python benchmarks/fuzz_loader.py [--seconds 120] [--seed 0] [--keep DIR]   (or `make fuzz`)
 Mutations of the tiny zoo models: bit flips, byte overwrites, truncations, splices of another model,
@@ -25,6 +25,7 @@ import onnx
 from advisor.errors import AdvisorError
 from advisor.features import extract_features
 from advisor.modelio import load_model
+from advisor.predictors.structure import structure_and_size
 
 OPS = ["Conv", "Relu", "MatMul", "Gemm", "Add", "Reshape", "Gather", "Concat", "Transpose", "Softmax", "LSTM", "GRU",
        "MaxPool", "Flatten", "Split", "Slice", "Unsqueeze", "QuantizeLinear", "DequantizeLinear", "If", "Loop",
@@ -95,7 +96,9 @@ def run_case(path: Path, timeout_s: float) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            extract_features(load_model(path))
+            lm = load_model(path)
+            extract_features(lm)
+            structure_and_size(lm, ["chprune25", "int8-static-pt", "fp16"])
     except AdvisorError:
         return None
     except CaseTimeout:

@@ -88,12 +88,18 @@ def mutated(draw) -> bytes:
 
 
 def _load_and_extract(path) -> None:
-    """The property: success or AdvisorError, nothing else (numpy warnings on odd weights are fine)."""
+    """The property: success or AdvisorError, nothing else (numpy warnings on odd weights are fine),
+    from loading, feature extraction and the replay of three settings every prediction runs (the size
+    model's hollow copy, channel pruning's shape rules, int8's quantizer)."""
+    from advisor.predictors.structure import structure_and_size
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            extract_features(load_model(path))
+            lm = load_model(path)
+            extract_features(lm)
             event("loaded")
+            structure_and_size(lm, ["chprune25", "int8-static-pt", "fp16"])
         except AdvisorError as exc:
             event(f"refused: {type(exc).__name__}")
 
@@ -176,3 +182,25 @@ def test_input_shape_parser_value_or_usage_error(text):
     except UsageError:
         return
     assert name and dims and all(1 <= d < 2**31 for d in dims)
+
+
+def test_unknown_element_types_and_non_utf8_text_are_refused_in_one_line(tmp_path):
+    """Two corruptions the byte fuzzer found past loading: an initializer of a data type onnx does
+    not define (refused at load), and a text field that is not UTF-8 (refused by the size model's
+    replay, which copies the model's fields). Both are ModelErrors, never a KeyError or a decode error."""
+    from advisor.errors import ModelError
+    from advisor.predictors.structure import structure_and_size
+    from advisor.zoo.tiny import TINY_MODELS, build_tiny
+
+    model = build_tiny(TINY_MODELS[0])
+    model.graph.initializer[0].data_type = 35
+    (tmp_path / "type.onnx").write_bytes(model.SerializeToString())
+    with pytest.raises(ModelError, match="data type 35"):
+        load_model(tmp_path / "type.onnx")
+    model = build_tiny(TINY_MODELS[0])
+    model.producer_name = "ab"
+    raw = model.SerializeToString()
+    at = raw.index(b"\x12\x02ab")  # ModelProto field 2 (producer_name), 2 bytes
+    (tmp_path / "text.onnx").write_bytes(raw[:at] + b"\x12\x02\xdd\x01" + raw[at + 4:])
+    with pytest.raises(ModelError, match="not valid UTF-8"):
+        structure_and_size(load_model(tmp_path / "text.onnx"), ["fp16"])

@@ -95,11 +95,11 @@ class ShapeRules:
             rank = len(self.shapes.get(node.input[0], ()))
             ok = rank > 0 and 1 not in {a % rank for a in axes}
         elif sizes:
-            ok = sizes[1] == lay.channels
+            ok = len(sizes) > 1 and sizes[1] == lay.channels
             if ok:
                 self.cg.shape_fixes[(i, 3)] = (1, lay)
         else:
-            ok = bool(scales) and scales[1] == 1
+            ok = bool(scales) and len(scales) > 1 and scales[1] == 1
         if ok:
             self._set(node, lay)
         else:

@@ -10,6 +10,8 @@ import math
 import onnx
 from onnx import TensorProto, helper
 
+from advisor.errors import ModelError
+
 _HOLLOW_MIN_BYTES = 1024  # smaller tensors keep their values (shape constants feed shape rules)
 _HALF_BYTE = {TensorProto.INT4, TensorProto.UINT4, getattr(TensorProto, "FLOAT4E2M1", -1)}
 _HEADER_FIELDS = [fd for fd in TensorProto.DESCRIPTOR.fields if fd.name not in (
@@ -30,7 +32,11 @@ def payload_bytes(t: TensorProto) -> int:
     n = _elements(t)
     if t.data_type in _HALF_BYTE:
         return (n + 1) // 2
-    return n * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    try:
+        return n * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except KeyError:
+        raise ModelError(f"Initializer '{t.name}' has data type {t.data_type}, which this onnx version does not "
+                         "know: the size model cannot price it.") from None
 
 
 def _is_hollow(t: TensorProto) -> bool:
@@ -82,7 +88,10 @@ def _copy_field(msg, fd, value) -> None:
     elif fd.type == fd.TYPE_MESSAGE:
         getattr(msg, fd.name).CopyFrom(value)
     else:
-        setattr(msg, fd.name, value)
+        try:
+            setattr(msg, fd.name, value)
+        except UnicodeDecodeError:  # a string field whose bytes are not UTF-8 (a corrupt or hand-edited file)
+            raise ModelError(f"The model's '{fd.name}' field holds text that is not valid UTF-8.") from None
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -487,7 +487,7 @@ def _residual_sum(add, sources, view) -> str | None:
     ReLU after the sum folds too. "z" for any other float 2-D convolution (FusedConv's Z input), where
     an activation after the sum folds too. None where neither applies."""
     convs = [p for p in sources if p is not None and p.op_type in ("Conv", "FusedConv") and
-             _only_reader(p.output[0], view) is add and len(view.concrete(p.input[1]) or []) == 4]
+             len(p.input) > 1 and _only_reader(p.output[0], view) is add and len(view.concrete(p.input[1]) or []) == 4]
     for conv in convs:
         if not _nchwc(conv, view):
             return "z"
