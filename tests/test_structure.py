@@ -49,10 +49,12 @@ def test_replay_matches_the_really_compressed_graph(tiny_models, model_name):
 
 def test_what_each_setting_changes(tiny_models):
     plain = structure_all(from_proto(tiny_models["plain_cnn"]))
-    # Pruning 10% of 16/32 channels leaves counts that are no multiple of 8: the blocked-layout share
-    # falls, while the MACs barely move.
+    # Pruning 10% of 16/32 channels leaves 14/29: the layer reading 29 channels leaves onnxruntime's blocked
+    # kernel (input channels under 16 or a multiple of 4) and no layer keeps unpadded output blocks, while
+    # the MACs barely move.
     assert plain["none"]["v_align16_share"] > 0.9
-    assert plain["chprune10"]["v_align8_share"] < 0.2 and plain["chprune10"]["v_mac_ratio"] > 0.75
+    assert plain["chprune10"]["v_align8_share"] < 0.8 and plain["chprune10"]["v_align16_share"] == 0.0
+    assert plain["chprune10"]["v_mac_ratio"] > 0.75
     assert plain["chprune50"]["v_mac_ratio"] < 0.4
     assert plain["int8-static-pc"]["v_float_mac_share"] == 0.0  # every Conv/Gemm runs as a QDQ group
     assert plain["int8-static-pc"]["v_log_q_act_per_mac"] > plain["none"]["v_log_q_act_per_mac"] + 5
