@@ -2,10 +2,9 @@
 
 For each zoo network (the first ``--per-family`` of every family in the catalogue) and each setting, the
 compressed graph is built (``advisor compress``), handed to onnxruntime's CPU provider with every graph
-optimization on, and the optimized graph it writes is read back. The elementwise ops left in it (Relu,
-Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid, Mul, Add, Div, Erf, Sub; a fused Gelu or QuickGelu counted
-as the one Mul it is left as) are compared with the ones ``structure._ort_absorbed`` leaves in the
-ONNX graph. Prints, per setting, how many graphs agree exactly, the mismatches, and how many elementwise
+optimization on, and the optimized graph it writes is read back. The elementwise ops left in it
+(``structure.FUSABLE_ELEMENTWISE``; a fused Gelu or QuickGelu counted as the one Mul it is left as) are
+compared with the ones ``structure._ort_absorbed`` leaves in the ONNX graph. Prints, per setting, how many graphs agree exactly, the mismatches, and how many elementwise
 ops the rules absorb against onnxruntime's.
 
     python benchmarks/ort_fusions.py --per-family 2 --settings none,int8-static-pt,wq8,chprune25,fp16
@@ -19,21 +18,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-ELEMENTWISE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "Mul", "Add", "Div", "Erf", "Sub"}
-FUSED_AS = {"Gelu": "Mul", "QuickGelu": "Mul"}
-
 
 def left_by_onnxruntime(path: Path) -> collections.Counter:
     import onnx
     import onnxruntime as ort
 
+    from advisor.predictors.structure import elementwise_built
+
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.log_severity_level = 1, 3
     so.optimized_model_filepath = str(path.with_suffix(".ort.onnx"))
     ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    nodes = onnx.load(so.optimized_model_filepath).graph.node
-    return collections.Counter(FUSED_AS.get(n.op_type, n.op_type) for n in nodes
-                               if FUSED_AS.get(n.op_type, n.op_type) in ELEMENTWISE)
+    return elementwise_built(onnx.load(so.optimized_model_filepath).graph.node)
 
 
 def left_by_rules(path: Path) -> tuple[collections.Counter, int]:
@@ -41,13 +37,12 @@ def left_by_rules(path: Path) -> tuple[collections.Counter, int]:
 
     from advisor.features.graph import GraphView
     from advisor.modelio import LoadedModel
-    from advisor.predictors.structure import _half_tensors, _ort_absorbed
+    from advisor.predictors.structure import FUSABLE_ELEMENTWISE, _half_tensors, _ort_absorbed, elementwise_left
 
     model = onnx.load(str(path))
     view = GraphView(LoadedModel(None, model, onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)))
     gone = _ort_absorbed(view, _half_tensors(model, view))
-    return collections.Counter(n.op_type for n in view.compute if n.op_type in ELEMENTWISE and id(n) not in gone), \
-        sum(1 for n in view.compute if n.op_type in ELEMENTWISE)
+    return elementwise_left(view, gone), sum(1 for n in view.compute if n.op_type in FUSABLE_ELEMENTWISE)
 
 
 def main() -> int:

@@ -377,26 +377,18 @@ def test_fp16_counts_the_work_onnxruntime_adds_on_the_cpu():
     assert st["none"]["q0_act"] == pytest.approx(3 * elems) and st["none"]["q0_nodes"] == pytest.approx(3)
 
 
-_ELEMENTWISE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "Mul", "Add", "Div", "Erf", "Sub"}
-
-
 @pytest.mark.parametrize("setting", ["none", "int8-static-pt", "wq8", "int8-dynamic"])
 def test_elementwise_ops_left_are_the_ones_onnxruntime_runs(tmp_path, setting):
     """The elementwise ops the structure counts (those its fusion rules leave, ``_ort_absorbed``) are
     the ones left in the graph onnxruntime's CPU optimizer builds: a GELU as one op, SiLU as one
     (QuickGelu), activations and biases inside their convolutions and Gemms, and none of it once
     static int8 puts quantize / de-quantize pairs between the ops."""
-    from collections import Counter
+    from advisor.predictors.structure import _half_tensors, _ort_absorbed, elementwise_built, elementwise_left
 
-    from advisor.predictors.structure import _half_tensors, _ort_absorbed
-
-    fused_as = {"Gelu": "Mul", "QuickGelu": "Mul"}  # the op a fused group is left as in the count
     absorbed_somewhere = False
     for name, view, optimized in _as_onnxruntime_builds_it(tmp_path, setting):
         gone = _ort_absorbed(view, _half_tensors(view.model, view))
-        mine = Counter(n.op_type for n in view.compute if n.op_type in _ELEMENTWISE and id(n) not in gone)
-        real = Counter(fused_as.get(n.op_type, n.op_type) for n in optimized
-                       if fused_as.get(n.op_type, n.op_type) in _ELEMENTWISE)
+        mine, real = elementwise_left(view, gone), elementwise_built(optimized)
         assert mine == real, (name, setting, dict(mine), dict(real))
         absorbed_somewhere |= bool(gone)
     # The cases exercise the rules: float graphs fuse; static int8 leaves nothing to fuse.

@@ -64,6 +64,7 @@ is the x86 one.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -476,6 +477,24 @@ def _ort_absorbed(view, half: set) -> set:
                 out.add(id(node))  # a MatMul's scale, on its output or an input: FusedMatMul
     return out
 
+
+# The elementwise ops whose count the fusion rules change, and the op a group onnxruntime fuses is left as in that
+# count (a GELU and a SiLU as their last Mul): what comparing the rules with onnxruntime's own graphs counts
+# (tests, ``benchmarks/ort_fusions.py``).
+FUSABLE_ELEMENTWISE = frozenset({"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "Mul", "Add", "Div",
+                                 "Erf", "Sub"})
+_FUSED_LEFT_AS = {"Gelu": "Mul", "QuickGelu": "Mul"}
+
+
+def elementwise_left(view, absorbed: set) -> Counter:
+    """Op type -> how many ``FUSABLE_ELEMENTWISE`` compute nodes of ``view`` the rules leave (``absorbed``:
+    from ``_ort_absorbed``)."""
+    return Counter(n.op_type for n in view.compute if n.op_type in FUSABLE_ELEMENTWISE and id(n) not in absorbed)
+
+
+def elementwise_built(nodes) -> Counter:
+    """The same count over the nodes of a graph onnxruntime optimized (its fused groups as the op they are left as)."""
+    return Counter(op for op in (_FUSED_LEFT_AS.get(n.op_type, n.op_type) for n in nodes) if op in FUSABLE_ELEMENTWISE)
 
 def _only_reader(name: str, view):
     """The one node reading activation ``name``; None where several do, none does, or it is a graph output."""
