@@ -4,8 +4,10 @@ Bounds, from measurements (onnx 1.23.2, onnxruntime 1.32.0, torch 2.13 exports) 
 settings written in this repo (none, sparse*, wq*, chprune*) are replayed exactly (0 bytes);
 onnxruntime's float16 converter is replayed exactly (0 bytes measured; 0.1% allowed for converter
 drift); int8 settings and pipelines replay onnxruntime's pre-processing and quantizers (measured
-worst 0.19% on the tiny zoo, 0.6% on 36 generated 0.03-14 MB networks) and must stay within 2%,
-the accuracy the recommender relies on, on the tiny zoo as well as on the >= 1 MB models below.
+worst 0.19% on the tiny zoo, 0.6% on 36 generated 0.03-14 MB networks; on the int8 settings of the
+zoo's ConvNeXts, transformers, ViTs, hybrids and mixers, ``benchmarks/int8_replay_check.py``) and must
+stay within 2%, the accuracy the recommender relies on, on the tiny zoo as well as on the >= 1 MB
+models below.
 """
 from __future__ import annotations
 
@@ -213,3 +215,56 @@ def _mlp():
 
 _MEDIUM_BUILDERS = {"resnet_bn": _resnet_bn, "mobilenet": _mobilenet, "transformer": _transformer,
                     "lstm": lambda: _recurrent("lstm"), "gru": lambda: _recurrent("gru"), "mlp": _mlp}
+
+
+# Generated networks whose pre-processing exercises onnxruntime's rewrites beyond the fusions: a ConvNeXt
+# (its channels-last residual stream: Transposes pushed through the sums and cancelled), an MLP-Mixer (the
+# same pattern left alone), a pre-norm transformer (chained Reshapes merged after MatMul+Add fusion) and a
+# post-norm one (the attention projections' MatMul+Add kept for the attention fusion).
+PRE_PROCESS_CASES = ("gen-convnext-000", "gen-mixer-000", "gen-transformer-000", "gen-transformer-028")
+
+
+@pytest.mark.parametrize("name", PRE_PROCESS_CASES)
+def test_pre_process_replay_builds_the_graph_onnxruntime_writes(tmp_path, name):
+    """The replay of quant_pre_process (what the int8 quantizers and the structure features read)
+    against onnxruntime's own: the same ops, op type by op type."""
+    from collections import Counter
+
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from advisor.predictors.size import _Context
+    from advisor.zoo.catalog import get_entry
+
+    model, _ = get_entry(name, ["generated"]).build_model()
+    onnx.save(model, tmp_path / "m.onnx")
+    quant_pre_process(str(tmp_path / "m.onnx"), str(tmp_path / "p.onnx"))
+    real = Counter(n.op_type for n in onnx.load(tmp_path / "p.onnx").graph.node)
+    replayed = Counter(n.op_type for n in _Context.of(from_proto(model)).pre_processed()[0].graph.node)
+    assert replayed == real, {k: (replayed[k], real[k]) for k in set(real) | set(replayed) if replayed[k] != real[k]}
+    before = Counter(n.op_type for n in model.graph.node)
+    weights = {t.name for t in model.graph.initializer}
+    fusable = sum(1 for n in model.graph.node if n.op_type == "MatMul" and set(n.input) & weights)
+    fused = real["Gemm"] - before["Gemm"]
+    exercised = {"gen-convnext-000": real["Transpose"] < before["Transpose"],  # pushed and cancelled
+                 "gen-mixer-000": real["Transpose"] == before["Transpose"],  # left alone
+                 "gen-transformer-000": real["Reshape"] < before["Reshape"] + 2 * fused,  # merged
+                 "gen-transformer-028": 0 < fused < fusable}  # projections kept
+    assert exercised[name], (name, dict(before), dict(real))
+
+
+def test_int8_replay_quantizes_a_shared_bias_once_per_reader():
+    """A ConvNeXt whose LayerNorms share one bias initializer (the exporter's de-duplication): the
+    quantizer gives each reader its own int32 copy (``<bias>0``, ``<bias>1``...), each behind its own
+    DequantizeLinear, and the replayed int8 graph has the same ops as the real one."""
+    from collections import Counter
+
+    from advisor.predictors.size import _Context, replay
+    from advisor.zoo.catalog import get_entry
+
+    model, _ = get_entry("gen-convnext-024", ["generated"]).build_model()
+    readers = Counter(x for n in model.graph.node for x in n.input)
+    assert any(t.name.endswith("bias") and readers[t.name] > 1 for t in model.graph.initializer)
+    lm = from_proto(model)
+    real = Counter(n.op_type for n in get_setting("int8-static-pt").apply(lm).model.graph.node)
+    replayed = Counter(n.op_type for n in replay(_Context.of(lm), "int8-static-pt").graph.node)
+    assert replayed == real, {k: (replayed[k], real[k]) for k in set(real) | set(replayed) if replayed[k] != real[k]}

@@ -178,6 +178,20 @@ class _QdqMarks:
         if name in self.floats:
             self.marks[name] = ("share", provider)
 
+    def _bias(self, node, slot: int) -> None:
+        """The bias in ``node.input[slot]``, quantized with its node's weight (``node.input[1]``). A bias
+        another node already reads is copied first (``<name>0``, ``<name>1``, ...: the quantizer's
+        _dup_initializer), since its scale is each reader's own."""
+        name = node.input[slot]
+        if name in self.bias:
+            k = sum(1 for b in self.bias if b[len(name):].isdigit() and b.startswith(name) and b != name)
+            dup = onnx.TensorProto()
+            dup.CopyFrom(self.inits[name])
+            dup.name = f"{name}{k}"
+            self.inits[dup.name] = dup
+            node.input[slot] = name = dup.name
+        self.bias[name] = node.input[1]
+
     def _quantized(self, name: str) -> bool:
         return name in self.marks or name in self.bias
 
@@ -191,7 +205,7 @@ class _QdqMarks:
         trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
         self._weight(node.input[1], _WEIGHT_AXIS.get(node.op_type, 0 if trans_b else 1))
         if len(node.input) > 2 and node.input[2] in self.inits and node.input[2] in self.floats:
-            self.bias[node.input[2]] = node.input[1]
+            self._bias(node, 2)
 
     def _other(self, i: int, node) -> None:
         op, x, y = node.op_type, node.input[0], node.output[0]
@@ -219,7 +233,7 @@ class _QdqMarks:
             self._act(x)
             self._weight(node.input[1], 1) if node.input[1] in self.inits else self._act(node.input[1])
             if len(node.input) > 2 and node.input[2] in self.inits:
-                self.bias[node.input[2]] = node.input[1]
+                self._bias(node, 2)
             for out in node.output:
                 self._act(out)
         elif op == "Where":

@@ -1,11 +1,13 @@
 """Size-model replay of onnxruntime's quant_pre_process, on hollow copies.
 
 What the int8 settings' quantizers are handed: symbolic shapes, onnxruntime's basic graph optimisation
-(constant folding, Identity removal, scalar sharing, Conv+BN and MatMul+Add fusion) and shape inference.
+(constant folding, Identity removal, scalar sharing, Conv+BN and MatMul+Add fusion, transposes pushed
+through residual sums, chained Reshapes merged) and shape inference.
 See advisor.predictors.size.
 """
 from __future__ import annotations
 
+import collections
 import math
 
 import onnx
@@ -31,7 +33,9 @@ _NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUnifo
 def _pre_process(h: onnx.ModelProto, infos: dict) -> onnx.ModelProto:
     """The graph quant_pre_process hands the quantizer: Constant nodes as initializers, Identity and
     Dropout removed, constant sub-graphs (static Shape chains) folded, equal scalar constants shared,
-    Conv+BatchNormalization and MatMul+Add fused, unused initializers dropped. A graph onnxruntime
+    Conv+BatchNormalization and MatMul+Add fused (not the attention projections onnxruntime keeps for
+    its attention fusion), Transposes pushed through sums of two Transposes where they then cancel,
+    chained Reshapes merged, unused initializers dropped. A graph onnxruntime
     changed is re-serialised with every schema-default attribute written out; value_info keeps every
     tensor shape inference ever named (onnxruntime keeps those of removed tensors too)."""
     from advisor.compression.graph_utils import default_opset
@@ -46,6 +50,8 @@ def _pre_process(h: onnx.ModelProto, infos: dict) -> onnx.ModelProto:
     _share_scalars(g)
     _fuse_conv_bn(g, inits)
     _fuse_matmul_add(g, inits, infos)
+    _push_transposes(g, infos)
+    _merge_reshapes(g, inits, infos)
     _drop_unused_initializers(g)
     if g.ByteSize() != before:
         _write_defaults(g, default_opset(h))
@@ -169,8 +175,10 @@ def _unique(taken, base: str, count: list) -> str:
 
 
 def _fuse_matmul_add(g, inits: dict, infos: dict) -> None:
-    """MatMul(A, B[K, N]) + Add(bias[N]) -> Gemm; an A of rank > 2 is reshaped to 2-D and back."""
+    """MatMul(A, B[K, N]) + Add(bias[N]) -> Gemm; an A of rank > 2 is reshaped to 2-D and back, except in
+    what onnxruntime keeps for its attention fusion (``_attention_pairs``)."""
     replace, drop, readers = {}, set(), _readers(g)
+    keep = _attention_pairs(g, readers)
     for i, mm in enumerate(g.node):
         if mm.op_type != "MatMul":
             continue
@@ -178,12 +186,149 @@ def _fuse_matmul_add(g, inits: dict, infos: dict) -> None:
         j = _only_reader(g, readers, mm.output[0], "Add")
         add = g.node[j] if j is not None else None
         bias = next((x for x in add.input if x != mm.output[0]), None) if add is not None else None
-        if a is None or b is None or len(b) != 2 or len(a) < 2 or bias not in inits or \
+        if a is None or b is None or len(b) != 2 or len(a) < 2 or bias not in inits or (len(a) > 2 and i in keep) or \
                 list(inits[bias].dims) not in ([b[1]], [1, b[1]]):
             continue
         replace[i] = _gemm_nodes(g, mm, add.output[0], bias, a, b[1], len(replace), infos)
         drop.add(j)
     _set_nodes(g, [x for i, n in enumerate(g.node) if i not in drop for x in replace.get(i, [n])])
+
+
+_PUSHED = frozenset({"Add", "Sub", "Mul", "Div"})
+
+
+def _push_transposes(g, infos: dict) -> None:
+    """onnxruntime's transpose optimizer, for the pattern it rewrites in the zoo's channels-last blocks
+    (ConvNeXt: Transpose -> LayerNorm -> ... -> Transpose back, summed with a transposed residual): a
+    binary elementwise op whose two inputs are Transposes of one permutation computes on their inputs
+    and is transposed after, and a Transpose reading a Transpose of the inverse permutation cancels.
+    So a residual stream stays channels-last, and the Transpose into each block is read by the block's
+    convolution alone (which then fuses with its quantize / de-quantize pair)."""
+    outputs, count = {o.name for o in g.output}, [0]
+    tensors = {x for n in g.node for x in [*n.input, *n.output]}  # a new tensor is named after its node
+    names = {n.name for n in g.node}
+    producer = {o: n for n in g.node for o in n.output}
+    readers: dict = {}
+    for n in g.node:
+        for x in n.input:
+            readers.setdefault(x, []).append(n)
+    nodes = []
+    for node in g.node:
+        ts = [producer.get(x) for x in node.input]
+        if _pushable(node, ts) and node.output[0] not in outputs and _pays(node, _perm(ts[0]), readers, producer) \
+                and _dims(infos.get(ts[0].input[0])) is not None \
+                and _dims(infos.get(ts[0].input[0])) == _dims(infos.get(ts[1].input[0])):
+            new = _unique(tensors, node.name or node.output[0], count)
+            tensors.add(new)
+            vi = infos[ts[0].input[0]]
+            infos[new] = helper.make_tensor_value_info(new, vi.type.tensor_type.elem_type, _dims(vi))
+            out = node.output[0]
+            node.input[:] = [t.input[0] for t in ts]
+            node.output[0] = new
+            name = _unique(names, "Transpose", count)
+            names.add(name)
+            t = helper.make_node("Transpose", [new], [out], name=name, perm=_perm(ts[0]))
+            producer[new], producer[out] = node, t
+            nodes += [node, t]
+            continue
+        nodes.append(node)
+    _set_nodes(g, nodes)
+    _cancel_transposes(g, outputs)
+
+
+def _pushable(node, ts: list) -> bool:
+    """A binary elementwise op whose two inputs are Transposes of one permutation."""
+    return node.op_type in _PUSHED and len(ts) == 2 and all(t is not None and t.op_type == "Transpose" for t in ts) \
+        and _perm(ts[0]) is not None and _perm(ts[0]) == _perm(ts[1])
+
+
+def _pays(node, perm: list, readers: dict, producer: dict) -> bool:
+    """Whether the Transpose a push leaves after ``node`` goes on: a reader cancels it (the inverse
+    Transpose) or pushes it further (the same kind of op with its other input transposed alike).
+    onnxruntime left a MLP-Mixer's token-mixing sum, whose output feeds a LayerNorm and a sum with an
+    untransposed input, as it was; it moved every ConvNeXt stage's residual stream."""
+    for r in readers.get(node.output[0], []):
+        q = _perm(r) if r.op_type == "Transpose" else None
+        if q is not None and len(q) == len(perm) and [perm[i] for i in q] == list(range(len(perm))):
+            return True
+        other = [producer.get(x) for x in r.input if x != node.output[0]]
+        if r.op_type in _PUSHED and len(other) == 1 and other[0] is not None and other[0].op_type == "Transpose" \
+                and _perm(other[0]) == perm:
+            return True
+    return False
+
+
+def _perm(node) -> list | None:
+    return next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+
+
+def _cancel_transposes(g, outputs: set) -> None:
+    """Transpose(Transpose(x, p), q) with q after p the identity: its readers read x; a Transpose
+    nobody reads any more is dropped."""
+    producer = {o: n for n in g.node for o in n.output}
+    rename = {}
+    for node in g.node:
+        first = producer.get(node.input[0]) if node.op_type == "Transpose" else None
+        if first is None or first.op_type != "Transpose" or node.output[0] in outputs:
+            continue
+        p, q = _perm(first), _perm(node)
+        if p is not None and q is not None and len(p) == len(q) and [p[i] for i in q] == list(range(len(p))):
+            rename[node.output[0]] = first.input[0]
+    if not rename:
+        return
+    _set_nodes(g, [n for n in g.node if n.output[0] not in rename])
+    _rename(g, rename)
+    read = {x for n in g.node for x in n.input} | outputs
+    _set_nodes(g, [n for n in g.node if n.op_type != "Transpose" or n.output[0] in read])
+
+
+def _merge_reshapes(g, inits: dict, infos: dict) -> None:
+    """onnxruntime's fusion of a Reshape read only by another Reshape whose output shape is known: one
+    Reshape (``<first>_new_reshape``) to that shape (``<first>_new_shape``)."""
+    outputs = {o.name for o in g.output}
+    while True:
+        readers = _readers(g)
+        pair = None
+        for i, a in enumerate(g.node):
+            j = _only_reader(g, readers, a.output[0], "Reshape") if a.op_type == "Reshape" else None
+            if j is not None and a.output[0] not in outputs and _dims(infos.get(g.node[j].output[0])) is not None \
+                    and all(d > 0 for d in _dims(infos[g.node[j].output[0]])):
+                pair = (i, j)
+                break
+        if pair is None:
+            return
+        a, b = g.node[pair[0]], g.node[pair[1]]
+        dims = _dims(infos[b.output[0]])
+        shape = _raw_tensor(f"{a.name}_new_shape", TensorProto.INT64, [len(dims)])
+        g.initializer.append(shape)
+        inits[shape.name] = shape
+        merged = helper.make_node("Reshape", [a.input[0], shape.name], [b.output[0]], name=f"{a.name}_new_reshape",
+                                  allowzero=0)
+        _set_nodes(g, [merged if k == pair[0] else n for k, n in enumerate(g.node) if k != pair[1]])
+
+
+def _attention_pairs(g, readers: dict) -> set:
+    """Indices of the MatMuls whose MatMul+Add onnxruntime leaves for its attention fusion: a
+    LayerNormalization read by one Add, three MatMuls (the query, key and value projections) and
+    nothing but Shapes besides, marks those three and the MatMul whose bias Add produces the Add's
+    other input (the output projection: a post-norm block)."""
+    producer = {o: i for i, n in enumerate(g.node) for o in n.output}
+    keep = set()
+    for ln in g.node:
+        if ln.op_type != "LayerNormalization":
+            continue
+        users = [g.node[j] for o in ln.output if o for j in readers.get(o, [])]
+        kinds = collections.Counter(u.op_type for u in users)
+        if kinds["Add"] != 1 or kinds["MatMul"] != 3 or kinds["Shape"] != len(users) - 4:
+            continue
+        add = next(u for u in users if u.op_type == "Add")
+        other = next((x for x in add.input if x != ln.output[0]), None)
+        attn = producer.get(other)
+        if attn is None or g.node[attn].op_type != "Add":
+            continue
+        keep.update(j for j in readers.get(ln.output[0], []) if g.node[j].op_type == "MatMul")
+        keep.update(j for x in g.node[attn].input if (j := producer.get(x)) is not None and g.node[j].op_type == "MatMul")
+    return keep
 
 
 def _gemm_nodes(g, mm, out: str, bias: str, a: list, n: int, k: int, infos: dict) -> list:
