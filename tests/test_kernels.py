@@ -237,10 +237,9 @@ def test_dequantized_weight_convolutions_are_read_as_the_plain_kernel():
 
 def test_depthwise_rows_on_the_plain_kernel_are_read_as_one_kind():
     """A depthwise convolution that runs onnxruntime's plain per-group kernel -- its weights de-quantized
-    on every run, or float and unaligned with channels not a multiple of 4, or 1-D (unaligned although
-    its channels are a multiple of 8) -- reads as one kind without alignment flags, so its float and its
-    de-quantized forms are priced alike. A 2-D float one the fast kernel takes (aligned; or unaligned
-    with channels a multiple of 4) keeps its own kind."""
+    on every run, or float and stored unaligned (structure version 8: channels not a multiple of 4, or
+    1-D) -- reads as one kind without alignment flags, so its float and its de-quantized forms are
+    priced alike. A 2-D float one the fast kernel takes (stored aligned) keeps its own kind."""
     from advisor.predictors.kernels import plain_kernel_row
     from advisor.predictors.layer_encoding import PLAIN_DEPTHWISE
 
@@ -248,11 +247,11 @@ def test_depthwise_rows_on_the_plain_kernel_are_read_as_one_kind():
         return (kind, "Conv", "", "conv_depthwise", ok, ok, 69120.0, float(c), 1.0, 96.0, 9.0)
 
     plain = [dw("mac_conv_dqw", 80, 1.0), dw("mac_conv_dqw", 81), dw("mac_dw_u", 81), dw("mac_dw_u", 82),
-             dw("mac_dw_u", 80), dw("mac_dw_u", 184)]
+             dw("mac_dw_u", 80), dw("mac_dw_u", 184), dw("mac_dw_u", 84), dw("mac_dw_u", 12)]
     for row in plain:
         assert plain_kernel_row(row) == (PLAIN_DEPTHWISE, *row[1:4], 0.0, 0.0, *row[6:]), row
     assert plain_kernel_row(dw("mac_dw_u", 80)) == plain_kernel_row(dw("mac_conv_dqw", 80, 1.0))
-    for fast in (dw("mac_dw_u", 84), dw("mac_dw_u", 12), dw("mac_dw_a8", 80, 1.0), dw("mac_dw_a16", 96, 1.0)):
+    for fast in (dw("mac_dw_a8", 84, 1.0), dw("mac_dw_a8", 12, 1.0), dw("mac_dw_a8", 80, 1.0), dw("mac_dw_a16", 96, 1.0)):
         assert plain_kernel_row(fast) == fast
     grouped = ("mac_conv_dqw", "Conv", "", "conv_grouped") + dw("x", 80)[4:]
     assert plain_kernel_row(grouped) == grouped  # grouped ones are read as stored (plain_kernel_row)

@@ -393,3 +393,29 @@ def test_elementwise_ops_left_are_the_ones_onnxruntime_runs(tmp_path, setting):
         absorbed_somewhere |= bool(gone)
     # The cases exercise the rules: float graphs fuse; static int8 leaves nothing to fuse.
     assert absorbed_somewhere == (setting != "int8-static-pt")
+
+
+@pytest.mark.parametrize("c_in,c_out,groups", [(12, 12, 12), (20, 20, 20), (36, 36, 36), (30, 30, 30), (64, 64, 64),
+                                               (48, 192, 3), (48, 192, 4), (64, 256, 2), (96, 384, 4)])
+def test_grouped_blocked_rule_is_onnxruntimes(tmp_path, c_in, c_out, groups):
+    """``_blocked_grouped`` against the graph onnxruntime's CPU optimizer builds: a depthwise convolution
+    runs the blocked (NCHWc) kernel exactly when its channels are a multiple of 4; a grouped one when
+    each group's input and output channels are whole blocks of 16."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from advisor.predictors.structure import _blocked_grouped
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((c_out, c_in // groups, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", group=groups, pads=[1, 1, 1, 1])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c_in, 14, 14])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c_out, 14, 14])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    so = ort.SessionOptions()
+    so.optimized_model_filepath, so.log_severity_level = str(tmp_path / "o.onnx"), 3
+    ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    built = onnx.load(so.optimized_model_filepath).graph.node
+    blocked = any(n.op_type == "Conv" and n.domain == "com.microsoft.nchwc" for n in built)
+    assert _blocked_grouped(c_in, c_out, groups)[0] == blocked, [(n.op_type, n.domain) for n in built]

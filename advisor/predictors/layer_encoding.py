@@ -69,12 +69,12 @@ def plain_kernel_row(row: tuple, level: int = PLAIN_ROWS) -> tuple:
     float one with channels a multiple of 4 takes 0.21-0.53 of the de-quantized one's time; with 82 or
     130 channels, 0.99-1.00; a 1-D one, 0.91-0.99 at every width. So every depthwise row that runs the
     plain kernel is read as one kind, ``PLAIN_DEPTHWISE``, without alignment flags: a de-quantized one
-    (``mac_conv_dqw``), and a float one stored as unaligned (``mac_dw_u``) whose channels are not a
-    multiple of 4, or are a multiple of 8 (the replay's alignment flags are 0 for a 1-D convolution
-    only, then). Before, the model priced the TCNs' 1-D depthwise layers at 0.09 ns per MAC in float
-    (learned from 2-D ones with the same channels) and 0.7 in int8 (learned from 2-D de-quantized ones)
-    where both measure 0.3-0.35. A 1-D depthwise row with channels 4 mod 8 still reads as a 2-D one:
-    the rows do not tell the two apart (84 of the host data's 1,050 1-D depthwise rows). Families held
+    (``mac_conv_dqw``), and a float one stored as unaligned (``mac_dw_u``: since structure version 8
+    the replay stores exactly the 2-D ones with channels a multiple of 4 as aligned, ``structure.
+    _blocked_grouped``, so every unaligned one is plain, 1-D ones included; before it, channels 4 mod 8
+    were stored unaligned too, and read as the fast kernel). Before, the model priced the TCNs' 1-D
+    depthwise layers at 0.09 ns per MAC in float (learned from 2-D ones with the same channels) and 0.7
+    in int8 (learned from 2-D de-quantized ones) where both measure 0.3-0.35. Families held
     out, seeds 0-4: ratio within +-10% 75.5-76.8% -> 77.5-77.9%, Spearman 0.899-0.907 -> 0.908-0.917.
     Grouped convolutions stay as stored: a 2-D float one takes the blocked kernel only with 16, 32 or 48
     input channels a group (float / de-quantized time 0.56-0.74; 0.99-1.00 with 2-24, and 1-D ones
@@ -83,15 +83,9 @@ def plain_kernel_row(row: tuple, level: int = PLAIN_ROWS) -> tuple:
     if level >= 1 and row[0] == "mac_conv_dqw" and row[3] == "conv":
         return (conv_kind(0.0, 0.0, row[_C_OUT]), *row[1:4], 0.0, 0.0, *row[6:])
     if level >= 2 and row[3] == "conv_depthwise" and (
-            row[0] == "mac_conv_dqw" or (row[0] == "mac_dw_u" and _plain_depthwise_channels(row[_C_OUT]))):
+            row[0] in ("mac_conv_dqw", "mac_dw_u")):
         return (PLAIN_DEPTHWISE, *row[1:4], 0.0, 0.0, *row[6:])
     return row
-
-
-def _plain_depthwise_channels(c: float) -> bool:
-    """Channels of an unaligned float depthwise row that put it on the plain kernel (``plain_kernel_row``)."""
-    n = int(round(c))
-    return n % 4 != 0 or n % 8 == 0
 
 
 def fields(rows: list) -> dict:

@@ -58,7 +58,8 @@ convolutions' kinds by onnxruntime's blocked-kernel rule (``_blocked_input``). V
 variants' graphs from a replay of quant_pre_process that matches onnxruntime's op for op in 681 of
 the 720 zoo networks (``size_ort``: Transposes pushed through ConvNeXt residual sums, chained Reshapes
 merged, attention projections left unfused; a shared bias quantized once per reader), so a ConvNeXt's
-first-stage convolutions count as the integer kernels onnxruntime runs.
+first-stage convolutions count as the integer kernels onnxruntime runs. Version 8: depthwise and
+grouped convolutions' kinds by onnxruntime's blocked-kernel rule for them (``_blocked_grouped``).
 
 The fusion rules are onnxruntime's on x86 (this host's). On Arm, onnxruntime also fuses groups with
 int8 activations, so for an Arm board the float share overstates what stays in float; trees trained
@@ -78,7 +79,7 @@ from advisor.errors import AdvisorError, NotApplicableError
 if TYPE_CHECKING:
     from advisor.modelio import LoadedModel
 
-STRUCTURE_VERSION = 7
+STRUCTURE_VERSION = 8
 COLUMNS = ("v_mac_ratio", "v_float_mac_share", "v_log_dq_weight_per_mac", "v_log_dq4_weight_per_mac",
            "v_log_q_act_per_mac", "v_align8_share", "v_align16_share", "v_d_align8", "v_d_align16",
            "v_log_node_ratio")
@@ -249,7 +250,9 @@ def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float, kern
         return "mac_conv_dqw"
     if category == "conv":
         return conv_kind(ok8, ok16, _c_out(node, view))
-    if category in ("conv_depthwise", "conv_grouped"):
+    if category == "conv_grouped":  # one small convolution a group: priced as one, by a group's outputs
+        return conv_kind(ok8, ok16, _c_out(node, view) // max(int(view.attr(node, "group", 1) or 1), 1))
+    if category == "conv_depthwise":
         return "mac_dw_a16" if ok16 else "mac_dw_a8" if ok8 else "mac_dw_u"
     if category == "gemm":  # one output row (batch-1 fully connected): memory-bound, priced apart
         return "mac_gemv" if _one_row(node, view) else "mac_gemm"
@@ -540,7 +543,7 @@ def _nchwc(conv, view) -> bool:
     groups = int(view.attr(conv, "group", 1) or 1)
     c_out, c_in = int(w[0]), int(w[1])
     if groups > 1:
-        return c_out % 16 == 0 and c_in == 1 and c_out == groups
+        return _blocked_grouped(c_in * groups, c_out, groups)[0]
     return _blocked_input(c_in)
 
 
@@ -620,21 +623,36 @@ def _nbits_matmul(node, view, producers: dict, inits: dict) -> bool:
     return ok
 
 
+def _blocked_grouped(c_in: int, c_out: int, groups: int) -> tuple[bool, bool]:
+    """(blocked, blocked without padding) for a 2-D convolution of ``groups`` > 1 on onnxruntime 1.32
+    (x86, AVX-512): a depthwise one (one input and one output channel a group) runs the blocked kernel
+    when its channels are a multiple of 4 (padded to the block of 16); any other grouped one only when
+    each group's input and output channels are whole blocks of 16 (a 1-D one never: ``_aligned``).
+    Against the host profiles' node names (``_nchwc`` kernels), this matches every depthwise layer row
+    of the original and channel-pruned records (6968; the rule before it, channels a multiple of 8,
+    called 804 of them plain), every grouped one (478) and all 464 grouped convolutions of the zoo's
+    originals."""
+    if c_in == groups and c_out == groups:
+        return c_out % 4 == 0, c_out % 16 == 0
+    per_in, per_out = divmod(c_in, groups), divmod(c_out, groups)
+    whole = per_in[1] == 0 and per_out[1] == 0 and per_in[0] % 16 == 0 and per_out[0] % 16 == 0
+    return whole, whole
+
+
 def _aligned(node, view) -> tuple[float, float]:
     """(1/0 for a Conv onnxruntime runs on its blocked kernel, same for one that also needs no padding of
-    its output channels, ``_blocked_input``); for a grouped or depthwise one, channels in and out
-    multiples of 8, and of 16."""
+    its output channels): ``_blocked_input`` for group 1, ``_blocked_grouped`` otherwise."""
     w = view.concrete(node.input[_weight_slot(node.op_type)]) or []
     x = view.concrete(node.input[0]) or []
     if len(w) != 4:  # onnxruntime's blocked (NCHWc) convolutions are 2-D only: a 1-D one runs the plain
         return 0.0, 0.0  # kernel whatever its channels, so pruning cannot misalign it (the TCN family)
     c_out, c_in = int(w[0]), int(x[1]) if len(x) > 1 else int(w[1])
-    if int(view.attr(node, "group", 1) or 1) == 1:  # (blocked, blocked without padding the outputs)
+    groups = int(view.attr(node, "group", 1) or 1)
+    if groups == 1:  # (blocked, blocked without padding the outputs)
         blocked = _blocked_input(c_in)
         return float(blocked), float(blocked and c_out % 16 == 0)
-    # A first layer reading a few image channels has its own kernels in blocked layouts.
-    few = c_in <= 4
-    return float(c_out % 8 == 0 and (few or c_in % 8 == 0)), float(c_out % 16 == 0 and (few or c_in % 16 == 0))
+    blocked, whole = _blocked_grouped(c_in, c_out, groups)
+    return float(blocked), float(whole)
 
 
 def frame_columns(structures: list) -> dict:
