@@ -248,8 +248,7 @@ def _pays(node, perm: list, readers: dict, producer: dict) -> bool:
     onnxruntime left a MLP-Mixer's token-mixing sum, whose output feeds a LayerNorm and a sum with an
     untransposed input, as it was; it moved every ConvNeXt stage's residual stream."""
     for r in readers.get(node.output[0], []):
-        q = _perm(r) if r.op_type == "Transpose" else None
-        if q is not None and len(q) == len(perm) and [perm[i] for i in q] == list(range(len(perm))):
+        if r.op_type == "Transpose" and _inverse(perm, _perm(r)):
             return True
         other = [producer.get(x) for x in r.input if x != node.output[0]]
         if r.op_type in _PUSHED and len(other) == 1 and other[0] is not None and other[0].op_type == "Transpose" \
@@ -262,6 +261,13 @@ def _perm(node) -> list | None:
     return next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
 
 
+def _inverse(p: list | None, q: list | None) -> bool:
+    """Whether transposing by ``p`` and then by ``q`` is the identity (both permutations of one rank)."""
+    if p is None or q is None or len(p) != len(q) or sorted(p) != list(range(len(p))) or sorted(q) != sorted(p):
+        return False
+    return [p[i] for i in q] == list(range(len(p)))
+
+
 def _cancel_transposes(g, outputs: set) -> None:
     """Transpose(Transpose(x, p), q) with q after p the identity: its readers read x; a Transpose
     nobody reads any more is dropped."""
@@ -271,8 +277,7 @@ def _cancel_transposes(g, outputs: set) -> None:
         first = producer.get(node.input[0]) if node.op_type == "Transpose" else None
         if first is None or first.op_type != "Transpose" or node.output[0] in outputs:
             continue
-        p, q = _perm(first), _perm(node)
-        if p is not None and q is not None and len(p) == len(q) and [p[i] for i in q] == list(range(len(p))):
+        if _inverse(_perm(first), _perm(node)):
             rename[node.output[0]] = first.input[0]
     if not rename:
         return
