@@ -76,8 +76,9 @@ def plain_kernel_row(row: tuple, level: int = PLAIN_ROWS) -> tuple:
     depthwise layers at 0.09 ns per MAC in float (learned from 2-D ones with the same channels) and 0.7
     in int8 (learned from 2-D de-quantized ones) where both measure 0.3-0.35. Families held
     out, seeds 0-4: ratio within +-10% 75.5-76.8% -> 77.5-77.9%, Spearman 0.899-0.907 -> 0.908-0.917.
-    Grouped convolutions stay as stored: a 2-D float one takes the blocked kernel only with 16, 32 or 48
-    input channels a group (float / de-quantized time 0.56-0.74; 0.99-1.00 with 2-24, and 1-D ones
+    Grouped convolutions stay as stored (since structure version 8 stored by onnxruntime's rule for
+    them, ``structure._blocked_grouped``, and in the ordinary convolution kinds): a 2-D float one takes
+    the blocked kernel only with 16, 32 or 48 input channels a group (float / de-quantized time 0.56-0.74; 0.99-1.00 with 2-24, and 1-D ones
     0.94-0.97), but read alike by that rule, the one family that has them (ShuffleNets) held out left
     nothing to price them from, and the ratio fell to 76.9% (seeds 0-2, against 77.6%)."""
     if level >= 1 and row[0] == "mac_conv_dqw" and row[3] == "conv":
