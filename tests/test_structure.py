@@ -419,3 +419,37 @@ def test_grouped_blocked_rule_is_onnxruntimes(tmp_path, c_in, c_out, groups):
     built = onnx.load(so.optimized_model_filepath).graph.node
     blocked = any(n.op_type == "Conv" and n.domain == "com.microsoft.nchwc" for n in built)
     assert _blocked_grouped(c_in, c_out, groups)[0] == blocked, [(n.op_type, n.domain) for n in built]
+
+
+def test_conv_transpose_runs_in_float_on_the_plain_kernel(tmp_path):
+    """onnxruntime has no integer or blocked ConvTranspose on x86: quantized, it stays a float
+    ConvTranspose de-quantizing its weights every run, and the replay says so (not integer, not
+    blocked), while the Conv before it fuses into a QLinearConv."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from advisor.features.graph import GraphView
+    from advisor.modelio import LoadedModel
+    from advisor.predictors.structure import _aligned, _fused_qdq
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((32, 16, 3, 3)).astype(np.float32), "w0"),
+             numpy_helper.from_array(rng.standard_normal((32, 16, 2, 2)).astype(np.float32), "w1")]
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["h"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("ConvTranspose", ["r", "w1"], ["u"], name="up", strides=[2, 2]),
+             helper.make_node("Relu", ["u"], ["y"], name="relu2")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 32, 32])], inits)
+    q = get_setting("int8-static-pt").apply(from_proto(helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", 17)]))).model
+    so = ort.SessionOptions()
+    so.optimized_model_filepath, so.log_severity_level = str(tmp_path / "o.onnx"), 3
+    ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    built = {n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node}
+    assert "ConvTranspose" in built and "QLinearConv" in built
+    view = GraphView(LoadedModel(None, q, onnx.shape_inference.infer_shapes(q)))
+    by_op = {n.op_type: n for n in view.compute}
+    assert _fused_qdq(by_op["Conv"], view, view.producers)
+    assert not _fused_qdq(by_op["ConvTranspose"], view, view.producers)
+    assert _aligned(by_op["ConvTranspose"], view) == (0.0, 0.0)

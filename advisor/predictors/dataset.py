@@ -40,24 +40,36 @@ def load_profiles(paths) -> list[dict]:
 
     Raises DataError naming the file when one is missing, unreadable or holds no valid record.
     """
+    import gc
+
     from profiling.records import read_records
 
     out: list[dict] = []
-    for path in paths:
-        p = Path(path)
-        if not p.is_file():
-            raise DataError(f"Profile file '{p}' does not exist or is not a file. Pass the .jsonl(.gz) "
-                            "written by 'advisor profile'.")
-        try:
-            recs = read_records(p)
-        except (OSError, EOFError, UnicodeDecodeError, zlib.error, gzip.BadGzipFile) as exc:
-            raise DataError(f"Profile file '{p}' cannot be read ({type(exc).__name__}: {exc}). Pass the "
-                            ".jsonl(.gz) written by 'advisor profile'.") from None
-        if not recs:
-            raise DataError(f"Profile file '{p}' holds no valid profile record (schema "
-                            "profiling.records). Pass the .jsonl(.gz) written by 'advisor profile'.")
-        out.extend(recs)
+    enabled = gc.isenabled()
+    gc.disable()  # JSON trees hold no cycles; collecting while 13,000 big records pile up doubled the read
+    try:
+        for path in paths:
+            out.extend(_read_one(Path(path), read_records))
+    finally:
+        if enabled:
+            gc.enable()
     return out
+
+
+def _read_one(p: Path, read_records) -> list[dict]:
+    """The records of one profile file (``load_profiles``)."""
+    if not p.is_file():
+        raise DataError(f"Profile file '{p}' does not exist or is not a file. Pass the .jsonl(.gz) "
+                        "written by 'advisor profile'.")
+    try:
+        recs = read_records(p)
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"Profile file '{p}' cannot be read ({type(exc).__name__}: {exc}). Pass the "
+                        ".jsonl(.gz) written by 'advisor profile'.") from None
+    if not recs:
+        raise DataError(f"Profile file '{p}' holds no valid profile record (schema "
+                        "profiling.records). Pass the .jsonl(.gz) written by 'advisor profile'.")
+    return recs
 
 
 def dedupe(records: list[dict]) -> list[dict]:

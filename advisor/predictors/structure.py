@@ -60,6 +60,9 @@ the 720 zoo networks (``size_ort``: Transposes pushed through ConvNeXt residual 
 merged, attention projections left unfused; a shared bias quantized once per reader), so a ConvNeXt's
 first-stage convolutions count as the integer kernels onnxruntime runs. Version 8: depthwise and
 grouped convolutions' kinds by onnxruntime's blocked-kernel rule for them (``_blocked_grouped``).
+Version 9: a ConvTranspose is neither blocked nor integer (onnxruntime runs it in float on the plain
+kernel, its weights de-quantized every run under int8), as every UNet profile shows
+(``benchmarks/kernel_kinds_check.py``).
 
 The fusion rules are onnxruntime's on x86 (this host's). On Arm, onnxruntime also fuses groups with
 int8 activations, so for an Arm board the float share overstates what stays in float; trees trained
@@ -79,7 +82,7 @@ from advisor.errors import AdvisorError, NotApplicableError
 if TYPE_CHECKING:
     from advisor.modelio import LoadedModel
 
-STRUCTURE_VERSION = 8
+STRUCTURE_VERSION = 9
 COLUMNS = ("v_mac_ratio", "v_float_mac_share", "v_log_dq_weight_per_mac", "v_log_dq4_weight_per_mac",
            "v_log_q_act_per_mac", "v_align8_share", "v_align16_share", "v_d_align8", "v_d_align16",
            "v_log_node_ratio")
@@ -323,8 +326,8 @@ def _fused_qdq(node, view, producers: dict) -> bool:
     Gemm and MatMul matched)."""
     from advisor.features.macs import weight_positions
 
-    if not node.input or not view.is_activation(node.input[0]):
-        return False
+    if not node.input or not view.is_activation(node.input[0]) or node.op_type == "ConvTranspose":
+        return False  # no integer ConvTranspose on x86: onnxruntime runs it in float (the UNets' profiles)
     wpos = weight_positions(node, view)
     ins = [node.input[0]] + [node.input[i] for i in wpos if i != 0]
     if node.op_type == "MatMul" and len(ins) == 1 and len(node.input) > 1:  # activation x activation
@@ -644,8 +647,8 @@ def _aligned(node, view) -> tuple[float, float]:
     its output channels): ``_blocked_input`` for group 1, ``_blocked_grouped`` otherwise."""
     w = view.concrete(node.input[_weight_slot(node.op_type)]) or []
     x = view.concrete(node.input[0]) or []
-    if len(w) != 4:  # onnxruntime's blocked (NCHWc) convolutions are 2-D only: a 1-D one runs the plain
-        return 0.0, 0.0  # kernel whatever its channels, so pruning cannot misalign it (the TCN family)
+    if len(w) != 4 or node.op_type == "ConvTranspose":  # onnxruntime's blocked (NCHWc) convolutions are
+        return 0.0, 0.0  # 2-D Convs only: a 1-D one (the TCNs) or a ConvTranspose (the UNets) runs plain
     c_out, c_in = int(w[0]), int(x[1]) if len(x) > 1 else int(w[1])
     groups = int(view.attr(node, "group", 1) or 1)
     if groups == 1:  # (blocked, blocked without padding the outputs)
