@@ -19,8 +19,8 @@ carry over to families it never saw:
   DynamicQuantizeLinear / Cast per original MAC (the conversion traffic a quantized graph adds).
 - ``v_align8_share`` / ``v_align16_share`` (and ``v_d_align*``: the change from the original): share of
   Conv MACs onnxruntime runs on its blocked (NCHWc) kernel, and of those without padding their output
-  channels to a block of 16 (``_blocked_input``: input channels under 16 or a multiple of 4; version 6;
-  depthwise and grouped ones: channels multiples of 8 / 16). Pruning 10% of 32 channels leaves 29 and
+  channels to a block of 16 (``_aligned``: group 1, input channels under 16 or a multiple of 4, version 6;
+  depthwise, channels a multiple of 4; other grouped ones, whole blocks of 16 a group, version 8). Pruning 10% of 32 channels leaves 29 and
   can make a network *slower*: the next layer's 29 input channels leave the blocked kernel.
 - ``v_log_node_ratio``: compute nodes of the variant / of the original.
 
@@ -537,17 +537,11 @@ _NCHWC_LAYOUT = frozenset({"Add", "Sum", "Relu", "MaxPool", "AveragePool", "Glob
 
 
 def _nchwc(conv, view) -> bool:
-    """onnxruntime's blocked (NCHWc) convolution on x86: constant weights, a 2-D kernel, input channels
-    it takes (``_blocked_input``; output channels are padded); grouped ones only depthwise with a whole
-    number of blocks of 16."""
-    w = view.concrete(conv.input[1]) if len(conv.input) > 1 else None
-    if not w or len(w) != 4 or _dq_weight(conv, view.producers) or view.is_activation(conv.input[1]):
+    """onnxruntime's blocked (NCHWc) convolution on x86: constant weights (not de-quantized every run)
+    and the channels its rule takes (``_aligned``)."""
+    if len(conv.input) < 2 or _dq_weight(conv, view.producers) or view.is_activation(conv.input[1]):
         return False
-    groups = int(view.attr(conv, "group", 1) or 1)
-    c_out, c_in = int(w[0]), int(w[1])
-    if groups > 1:
-        return _blocked_grouped(c_in * groups, c_out, groups)[0]
-    return _blocked_input(c_in)
+    return bool(_aligned(conv, view)[0])
 
 
 def _blocked_input(c_in: int) -> bool:
@@ -649,8 +643,8 @@ def _aligned(node, view) -> tuple[float, float]:
     x = view.concrete(node.input[0]) or []
     if len(w) != 4 or node.op_type == "ConvTranspose":  # onnxruntime's blocked (NCHWc) convolutions are
         return 0.0, 0.0  # 2-D Convs only: a 1-D one (the TCNs) or a ConvTranspose (the UNets) runs plain
-    c_out, c_in = int(w[0]), int(x[1]) if len(x) > 1 else int(w[1])
     groups = int(view.attr(node, "group", 1) or 1)
+    c_out, c_in = int(w[0]), int(x[1]) if len(x) > 1 else int(w[1]) * groups  # the weights hold a group's inputs
     if groups == 1:  # (blocked, blocked without padding the outputs)
         blocked = _blocked_input(c_in)
         return float(blocked), float(blocked and c_out % 16 == 0)
