@@ -31,8 +31,8 @@ INTEGER_OPS = {"QLinearConv", "QGemm", "QLinearMatMul", "MatMulIntegerToFloat", 
 
 def replay_verdict(row) -> str:
     """"int", "nbits" or "float" for a layer row (``kernels.LAYER_FIELDS``)."""
-    if row[2] in ("int", "nbits"):
-        return row[2]
+    if row[2] in ("int", "int_pc", "nbits"):
+        return "int" if row[2] == "int_pc" else row[2]
     return "int" if row[0].startswith("mac_int_") else "float"
 
 

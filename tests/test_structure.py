@@ -453,3 +453,49 @@ def test_conv_transpose_runs_in_float_on_the_plain_kernel(tmp_path):
     assert _fused_qdq(by_op["Conv"], view, view.producers)
     assert not _fused_qdq(by_op["ConvTranspose"], view, view.producers)
     assert _aligned(by_op["ConvTranspose"], view) == (0.0, 0.0)
+
+
+def test_integer_grouped_conv_is_priced_as_integer_gemms_not_depthwise(tmp_path):
+    """Quantized, a grouped convolution and a depthwise one both become QLinearConvs, but onnxruntime
+    takes its depthwise kernel only at one channel a group; a grouped one runs one integer GEMM a group,
+    so it counts as an integer convolution by a group's outputs (16 here: the narrow kind)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from advisor.predictors.structure import graph_stats
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((64, 16, 1, 1)).astype(np.float32), "wg"),
+             numpy_helper.from_array(rng.standard_normal((64, 1, 3, 3)).astype(np.float32), "wd"),
+             numpy_helper.from_array(rng.standard_normal((64, 32, 1, 1)).astype(np.float32), "wp")]
+    nodes = [helper.make_node("Conv", ["x", "wg"], ["g"], name="grouped", group=4),
+             helper.make_node("Relu", ["g"], ["gr"], name="r0"),
+             helper.make_node("Conv", ["gr", "wd"], ["d"], name="depthwise", group=64, pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["d"], ["dr"], name="r1"),
+             helper.make_node("Conv", ["dr", "wp"], ["p"], name="grouped2", group=2),
+             helper.make_node("Relu", ["p"], ["y"], name="r2")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 14, 14])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 14, 14])], inits)
+    q = get_setting("int8-static-pt").apply(from_proto(helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", 17)]))).model
+    so = ort.SessionOptions()
+    so.optimized_model_filepath, so.log_severity_level = str(tmp_path / "o.onnx"), 3
+    ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    built = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+    assert built.count("QLinearConv") == 3 and "Conv" not in built, built
+    layers: list = []
+    stats = graph_stats(q, onnx.shape_inference.infer_shapes(q), layers)
+    convs = [n.name for n in q.graph.node if n.op_type == "Conv"]
+    rows = {name: row for (row, _aliases), name in zip(layers, convs, strict=True)}
+    kinds = {name: row[0] for name, row in rows.items()}
+    assert kinds == {"grouped": "mac_int_conv_n32", "depthwise": "mac_int_dw", "grouped2": "mac_int_conv"}, kinds
+    # the layer rows read a grouped convolution as one of its groups: its outputs and inputs, all positions
+    assert [rows[n][7:10] for n in convs] == [[16.0, 16.0, 196.0], [64.0, 1.0, 196.0], [32.0, 32.0, 196.0]]
+    assert stats["mac_int_dw"] == 64 * 9 * 14 * 14
+    assert stats["mac_int_conv_n32"] == 64 * 16 * 14 * 14 and stats["mac_int_conv"] == 64 * 32 * 14 * 14
+    assert {row[2] for row in rows.values()} == {"int"}  # one weight scale a tensor
+    pc = get_setting("int8-static-pc").apply(from_proto(helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", 17)]))).model
+    layers = []
+    graph_stats(pc, onnx.shape_inference.infer_shapes(pc), layers)
+    assert [row[2] for row, _aliases in layers] == ["int_pc"] * 3  # a scale per output channel

@@ -80,6 +80,8 @@ def layer_row(node, view, kind: str, verdict: str | None, category: str | None, 
     c_out = w[0] if (is_conv and w) else (y[-1] if y else 1)
     c_in = (w[1] if len(w) > 1 else 1) if is_conv else ((view.concrete(node.input[0]) or [1])[-1] if node.input else 1)
     positions = max(view.numel(node.output[0]) / max(c_out, 1), 1.0) if y else 1.0
+    if category == "conv_grouped":  # one convolution a group (c_in is already a group's): a group's outputs
+        c_out = max(c_out // max(int(view.attr(node, "group", 1) or 1), 1), 1)
     window = math.prod(w[2:]) if (is_conv and len(w) >= 3) else 1  # k x k, or k of a 1-D convolution
     row = [kind, node.op_type, verdict or "", str(category or ""), float(ok8), float(ok16), float(macs),
            float(max(c_out, 1)), float(max(c_in, 1)), float(positions), float(max(window, 1))]
