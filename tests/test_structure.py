@@ -279,6 +279,20 @@ def _as_onnxruntime_builds_it(tmp_path, setting: str):
         yield name, GraphView(LoadedModel(None, q, inferred)), onnx.load(so.optimized_model_filepath).graph.node
 
 
+def _quantized_and_built(graph, setting: str, tmp_path) -> tuple[onnx.ModelProto, list[str]]:
+    """(``graph`` compressed by ``setting``, the op types of the graph onnxruntime's CPU optimizer makes
+    of it)."""
+    import onnxruntime as ort
+    from onnx import helper
+
+    q = get_setting(setting).apply(from_proto(helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", 17)]))).model
+    so = ort.SessionOptions()
+    so.optimized_model_filepath, so.log_severity_level = str(tmp_path / f"{setting}.onnx"), 3
+    ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return q, [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+
+
 @pytest.mark.parametrize("setting", ["int8-static-pc", "int8-static-pt"])
 def test_integer_kernels_are_the_ones_onnxruntime_builds(tmp_path, setting):
     """For every Conv/Gemm/MatMul of the quantized graph, the structure features' verdict (integer
@@ -425,7 +439,6 @@ def test_conv_transpose_runs_in_float_on_the_plain_kernel(tmp_path):
     """onnxruntime has no integer or blocked ConvTranspose on x86: quantized, it stays a float
     ConvTranspose de-quantizing its weights every run, and the replay says so (not integer, not
     blocked), while the Conv before it fuses into a QLinearConv."""
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     from advisor.features.graph import GraphView
@@ -441,12 +454,7 @@ def test_conv_transpose_runs_in_float_on_the_plain_kernel(tmp_path):
              helper.make_node("Relu", ["u"], ["y"], name="relu2")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 16, 16])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 32, 32])], inits)
-    q = get_setting("int8-static-pt").apply(from_proto(helper.make_model(graph, opset_imports=[
-        helper.make_opsetid("", 17)]))).model
-    so = ort.SessionOptions()
-    so.optimized_model_filepath, so.log_severity_level = str(tmp_path / "o.onnx"), 3
-    ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    built = {n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node}
+    q, built = _quantized_and_built(graph, "int8-static-pt", tmp_path)
     assert "ConvTranspose" in built and "QLinearConv" in built
     view = GraphView(LoadedModel(None, q, onnx.shape_inference.infer_shapes(q)))
     by_op = {n.op_type: n for n in view.compute}
@@ -459,7 +467,6 @@ def test_integer_grouped_conv_is_priced_as_integer_gemms_not_depthwise(tmp_path)
     """Quantized, a grouped convolution and a depthwise one both become QLinearConvs, but onnxruntime
     takes its depthwise kernel only at one channel a group; a grouped one runs one integer GEMM a group,
     so it counts as an integer convolution by a group's outputs (16 here: the narrow kind)."""
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     from advisor.predictors.structure import graph_stats
@@ -476,12 +483,7 @@ def test_integer_grouped_conv_is_priced_as_integer_gemms_not_depthwise(tmp_path)
              helper.make_node("Relu", ["p"], ["y"], name="r2")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 14, 14])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 14, 14])], inits)
-    q = get_setting("int8-static-pt").apply(from_proto(helper.make_model(graph, opset_imports=[
-        helper.make_opsetid("", 17)]))).model
-    so = ort.SessionOptions()
-    so.optimized_model_filepath, so.log_severity_level = str(tmp_path / "o.onnx"), 3
-    ort.InferenceSession(q.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    built = [n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node]
+    q, built = _quantized_and_built(graph, "int8-static-pt", tmp_path)
     assert built.count("QLinearConv") == 3 and "Conv" not in built, built
     layers: list = []
     stats = graph_stats(q, onnx.shape_inference.infer_shapes(q), layers)
@@ -494,8 +496,8 @@ def test_integer_grouped_conv_is_priced_as_integer_gemms_not_depthwise(tmp_path)
     assert stats["mac_int_dw"] == 64 * 9 * 14 * 14
     assert stats["mac_int_conv_n32"] == 64 * 16 * 14 * 14 and stats["mac_int_conv"] == 64 * 32 * 14 * 14
     assert {row[2] for row in rows.values()} == {"int"}  # one weight scale a tensor
-    pc = get_setting("int8-static-pc").apply(from_proto(helper.make_model(graph, opset_imports=[
-        helper.make_opsetid("", 17)]))).model
+    pc, built = _quantized_and_built(graph, "int8-static-pc", tmp_path)
+    assert built.count("QLinearConv") == 3, built
     layers = []
     graph_stats(pc, onnx.shape_inference.infer_shapes(pc), layers)
     assert [row[2] for row, _aliases in layers] == ["int_pc"] * 3  # a scale per output channel
