@@ -214,10 +214,11 @@ def _kernel_variant(name: str, sel, totals: dict):
                           M["l_pow2_c_out"].to_numpy(float), M["l_pow2_c_in"].to_numpy(float)], 1)
             return np.concatenate([B] + [B * M[g].to_numpy(float)[:, None] for g in groups], 1)
 
-        def fit_trees(self, matrix, us):
-            self.n_layers_, self.target_, self.booster_ = len(us), self.TARGET, None
+        def fit_trees(self, matrices, samples):  # one member: its first sample
+            us = samples[0]
+            self.n_layers_, self.target_, self.boosters_ = len(us), self.TARGET, []
             if len(us) >= self.min_layers:
-                X = matrix()
+                X = matrices[0]()
                 y = np.log(us) - X["l_log_macs"].to_numpy()
                 self.groups_ = [c for c in X.columns if c.startswith("l_verdict=")]
                 D = design(X, self.groups_)
@@ -228,13 +229,13 @@ def _kernel_variant(name: str, sel, totals: dict):
                 A[0, 0] -= 30.0
                 self.beta_ = np.linalg.solve(A, Dn.T @ y)
                 params = {"max_depth": 6, "n_estimators": 100, "learning_rate": 0.15, **(self.xgb_params or {})}
-                self.booster_ = fit_booster(X, y - Dn @ self.beta_, params)
+                self.boosters_ = [fit_booster(X, y - Dn @ self.beta_, params)]
             return self
 
         def row_times(self, index, native=False):
             M = self._matrix(None, index)
             base = ((design(M, self.groups_) - self.mu_) / self.sd_) @ self.beta_
-            return np.exp(booster_predict(self.booster_, M, native) + base + M["l_log_macs"].to_numpy())
+            return np.exp(booster_predict(self.boosters_[0], M, native) + base + M["l_log_macs"].to_numpy())
 
         kernels.KernelModel._fit_trees, kernels.KernelModel.row_times = fit_trees, row_times
     try:

@@ -204,7 +204,33 @@ def test_fit_from_the_layer_index_is_the_same_model():
     plain = KernelModel(max_layers=500).fit(flat_rows, times, groups)
     fast = KernelModel(max_layers=500).fit_indexed(index, index.row_ids(index.slots(tables)), times, groups)
     assert fast.vocab_ == plain.vocab_ and fast.n_layers_ == plain.n_layers_ == 500
-    assert fast.booster_.raw == plain.booster_.raw
+    assert [b.raw for b in fast.boosters_] == [b.raw for b in plain.boosters_]
+    assert len(plain.boosters_) == plain.members == 3
+
+
+def test_members_draw_their_own_layers_and_average_their_times():
+    """The layer-time model is a mean of ``members`` forests, each fitted on its own seeded sample of
+    layers with its own tree seed (bagging: the evaluation's spread over seeds came mostly from this
+    model's sample); seeds of different models share no member's draw; the file holds every member."""
+    from advisor.predictors.kernels import _members_from_json
+    from advisor.predictors.layer_encoding import LayerIndex as Index
+
+    rng = np.random.default_rng(7)
+    rows, us = _rows(900, rng)
+    model = KernelModel(max_layers=500).fit(rows, us)
+    assert model._seeds() == [0, 1, 2] and KernelModel(xgb_params={"random_state": 1})._seeds() == [3, 4, 5]
+    assert len({b.raw for b in model.boosters_}) == 3  # three different samples and forests
+    index = Index([tuple(tuple(r) for r in rows)])
+    solo = [KernelModel(max_layers=500, members=1) for _ in range(3)]
+    for k, m in enumerate(solo):  # each member alone, as the ensemble drew it
+        m.__dict__.update(model.__dict__, boosters_=[model.boosters_[k]], members=1)
+    assert np.allclose(model.row_times(index), np.mean([m.row_times(index) for m in solo], axis=0))
+    meta, raw = model.to_bundle()
+    assert len(_members_from_json(raw)) == 3
+    back = KernelModel.from_bundle(meta, raw)
+    assert np.array_equal(back.row_times(index), model.row_times(index))
+    one = KernelModel(max_layers=500, members=1).fit(rows, us)  # one member: XGBoost's own JSON, as before
+    assert _members_from_json(one.to_bundle()[1]) == [one.boosters_[0].raw]
 
 
 def test_dequantized_weight_convolutions_are_read_as_the_plain_kernel():
