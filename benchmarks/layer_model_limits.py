@@ -101,8 +101,8 @@ def mac_part(sel, oof, totals: dict, in_sample: bool = False) -> None:
     big = None
     if in_sample:  # one large forest on every profiled layer of every network, scored on the same networks
         rows = f[[u is not None for u in f["k_us"]]]
-        big = kernels.KernelModel(max_layers=10**7, xgb_params={"max_depth": 10, "n_estimators": 600,
-                                                                "learning_rate": 0.1})
+        big = kernels.KernelModel(max_layers=10**7, members=1,  # one large forest, as before the members
+                                  xgb_params={"max_depth": 10, "n_estimators": 600, "learning_rate": 0.1, "max_bin": 256})
         big.fit_indexed(layers, layers.row_ids(layers.slots(list(rows["k_layers1"]))),
                         [t for ts in rows["k_us"] for t in ts])
     for fam in sorted(f["family"].unique()):

@@ -82,8 +82,8 @@ def _big_fit(frame, layers):
     from advisor.predictors import kernels
 
     rows = frame[[u is not None for u in frame["k_us"]]]
-    model = kernels.KernelModel(max_layers=10**7, xgb_params={"max_depth": 10, "n_estimators": 600,
-                                                              "learning_rate": 0.1})
+    model = kernels.KernelModel(max_layers=10**7, members=1,  # one large forest, as before the members
+                                xgb_params={"max_depth": 10, "n_estimators": 600, "learning_rate": 0.1, "max_bin": 256})
     return model.fit_indexed(layers, layers.row_ids(layers.slots(list(rows["k_layers1"]))),
                              [t for ts in rows["k_us"] for t in ts])
 
