@@ -25,9 +25,9 @@ The pieces:
   onnxruntime's profiler, written by the profiling agent) summed onto those layers.
 - ``KernelModel``: layer time (us) from the layer row (XGBoost on log time per MAC, one thread; at
   most ``max_layers`` sampled layers, so training stays fast; the mean of ``members`` forests, each on
-  its own seeded sample: bagged, the held-out ratio's spread over seeds fell from 1.0 to 0.6 points and
-  its five-seed mean rose from 79.3% to 80.1% within +-10%), and ``log_ratio(layers0, layers1)`` = log(sum of predicted
-  times of the variant's layers / the original's); ``log_ratios`` / ``totals`` batch many tables.
+  its own seeded sample: bagged, the held-out ratio's five-seed mean rose from 79.3% within +-10% with
+  one forest to 80.1% with three and 80.3% with five), and ``log_ratio(layers0, layers1)`` = log(sum of
+  predicted times of the variant's layers / the original's); ``log_ratios`` / ``totals`` batch many tables.
   Profiled node times are slower than unprofiled ones and drift between sessions: they price layers
   against each other, which is what a ratio needs.
 
@@ -210,11 +210,11 @@ class KernelModel(ParamsMixin):
     scale = "log_us"
     TARGET = "log_us_per_mac"
     # Each member's forest: 60 rounds at 0.25 on 64 histogram bins (100 rounds at 0.15 on 256 took 0.59 s
-    # a fold's fit, 100 on 64 bins 0.34 s at the same held-out figures), so three cost about what one did.
+    # a fold's fit, 100 on 64 bins 0.34 s at the same held-out figures). Five members: training 52 s.
     TREES = {"max_depth": 6, "n_estimators": 60, "learning_rate": 0.25, "max_bin": 64}
 
     def __init__(self, min_layers: int = 200, max_layers: int = 20000, xgb_params: dict | None = None,
-                 members: int = 3):
+                 members: int = 5):
         self.min_layers = min_layers
         self.max_layers = max_layers  # a seeded sample of at most this many layers is fitted (training time)
         self.xgb_params = xgb_params
