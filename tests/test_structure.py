@@ -93,6 +93,32 @@ def test_cost_prior_recovers_op_costs_and_round_trips():
     assert np.allclose(again.predict(Xt), prior.predict(Xt))
 
 
+def test_cost_prior_jacobian_is_the_residuals_derivative():
+    """The ratio priors fit with an analytic Jacobian; it must be the residuals' derivative (checked by
+    central differences at a random point), and the fit must land where finite differences land."""
+    from advisor.predictors.cost_priors import KernelCostPrior
+
+    rng = np.random.default_rng(3)
+    X, y = _synthetic_rows({"mac_conv_u": 3.0, "act": 8.0, "nodes": 2e4}, 120, rng)
+    for prior in (CostModelPrior(), KernelCostPrior()):
+        if isinstance(prior, KernelCostPrior):
+            X = X.assign(q0_kern_us=rng.uniform(10, 1e3, len(X)), q1_kern_us=rng.uniform(10, 1e3, len(X)))
+        a, b = prior._matrices(X)
+        kinds = prior._kinds()
+        groups = np.array([prior._group(k) for k in kinds])
+        theta = np.concatenate([prior._start(), rng.normal(0, 0.5, len(kinds))])
+        t = np.log(y)
+        step = 1e-6 * np.eye(len(theta))
+        numeric = np.column_stack([(prior._residuals(theta + e, groups, a, b, t)
+                                    - prior._residuals(theta - e, groups, a, b, t)) / 2e-6 for e in step])
+        assert np.allclose(prior._jacobian(theta, groups, a, b, t), numeric, rtol=1e-4, atol=1e-7)
+    fast = CostModelPrior().fit(X, y)
+    slow = CostModelPrior()
+    slow._jacobian = None  # least_squares' finite differences
+    slow.fit(X, y)
+    assert np.allclose(fast.predict(X), slow.predict(X), rtol=1e-3)
+
+
 def test_cost_prior_weights_rows():
     """Rows of weight 0 do not count: two groups priced differently, the weighted fit follows the one
     that carries weight (an unweighted fit lands between them)."""
