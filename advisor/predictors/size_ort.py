@@ -208,10 +208,7 @@ def _push_transposes(g, infos: dict) -> None:
     tensors = {x for n in g.node for x in [*n.input, *n.output]}  # a new tensor is named after its node
     names = {n.name for n in g.node}
     producer = {o: n for n in g.node for o in n.output}
-    readers: dict = {}
-    for n in g.node:
-        for x in n.input:
-            readers.setdefault(x, []).append(n)
+    readers = {x: [g.node[j] for j in js] for x, js in _readers(g).items()}
     nodes = []
     for node in g.node:
         ts = [producer.get(x) for x in node.input]

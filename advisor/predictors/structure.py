@@ -250,8 +250,8 @@ def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float, kern
                 return "mac_int_dw"
             # onnxruntime's QLinearConv takes the depthwise kernel only at one channel a group; a grouped
             # one is an integer GEMM a group, priced as one by a group's outputs (like the float ones)
-            groups = max(int(view.attr(node, "group", 1) or 1), 1) if category == "conv_grouped" else 1
-            return "mac_int_conv_n32" if _c_out(node, view) // groups < 32 else "mac_int_conv"
+            c_out = _group_outputs(node, view) if category == "conv_grouped" else _c_out(node, view)
+            return "mac_int_conv_n32" if c_out < 32 else "mac_int_conv"
         return "mac_int_gemv" if _one_row(node, view) else "mac_int_gemm"
     if kernel == "nbits":
         return "mac_mm_nbits"
@@ -260,7 +260,7 @@ def _mac_bucket(node, view, producers: dict, cost, ok8: float, ok16: float, kern
     if category == "conv":
         return conv_kind(ok8, ok16, _c_out(node, view))
     if category == "conv_grouped":  # one small convolution a group: priced as one, by a group's outputs
-        return conv_kind(ok8, ok16, _c_out(node, view) // max(int(view.attr(node, "group", 1) or 1), 1))
+        return conv_kind(ok8, ok16, _group_outputs(node, view))
     if category == "conv_depthwise":
         return "mac_dw_a16" if ok16 else "mac_dw_a8" if ok8 else "mac_dw_u"
     if category == "gemm":  # one output row (batch-1 fully connected): memory-bound, priced apart
@@ -295,6 +295,11 @@ def _weight_slot(op: str) -> int:
 def _c_out(node, view) -> int:
     """Output channels of a Conv (its weight's first dimension; 0 where unknown)."""
     return int((view.concrete(node.input[_weight_slot(node.op_type)]) or [0])[0])
+
+
+def _group_outputs(node, view) -> int:
+    """Output channels of one group of a grouped Conv (``_c_out`` over its ``group``)."""
+    return _c_out(node, view) // max(int(view.attr(node, "group", 1) or 1), 1)
 
 
 def _dq_weight(node, producers: dict) -> bool:
