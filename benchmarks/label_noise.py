@@ -15,8 +15,9 @@ be disturbed as a whole):
    Each pass is a process of its own and takes the items in its own shuffled order, so whatever
    slows the host for a while falls on different items in different passes. The re-measured ratio
    is the median of the passes.
-3. Printed: how far the passes spread; the share of the data set's ratios within +-10% of the
-   re-measured one (per setting); one pass against the median of the others (what a perfect
+3. Printed: how far the passes spread; the share of the data set's ratios (the labels the predictors
+   learn, ``advisor.predictors.dataset.ratio_label``: since 2026-11-30 the median of the sweep's ratio
+   and its re-measured passes, ``datasets/remeasure.py``) within +-10% of the re-measured one (per setting); one pass against the median of the others (what a perfect
    predictor of the re-measured ratio would at best score against one pass); and, from the same
    leave-one-family-out evaluation as ``advisor evaluate``, the model's share within +-10% of the
    data set's ratios and of the re-measured ones on the same sample (``--skip-model``: not).
@@ -42,6 +43,7 @@ TOL = np.log(1.1)
 
 def sample_records(per_family: int, seed: int) -> list[dict]:
     """``per_family`` ok variant records of generated networks per family (seeded), as dicts."""
+    from advisor.predictors.dataset import ratio_label
     from profiling.records import read_records
 
     by_family: dict[str, list[dict]] = {}
@@ -54,7 +56,7 @@ def sample_records(per_family: int, seed: int) -> list[dict]:
             by_family.setdefault(r["model"].get("family") or "unknown", []).append(
                 {"rid": r["record_id"], "name": r["model"]["name"], "sha": r["model"]["sha256"],
                  "family": r["model"].get("family"), "setting": r["setting"]["name"],
-                 "ratio": float(r["ratio"]["ratio_median"])})
+                 "ratio": ratio_label(r["ratio"])})
     rng = random.Random(seed)
     out = []
     for fam in sorted(by_family):

@@ -4,6 +4,9 @@ A record keeps raw timing samples and their statistics, the device/runtime/softw
 protocol, and a ``status`` (ok / failed / skipped) with an ``error``. Failures are rows, never gaps.
 Python 3.6 syntax; standard library only.
 
+A variant record's ``ratio`` may carry ``remeasured``: the same ratio measured again in later passes
+(``datasets/remeasure.py``), a list of objects each with a positive ``ratio_median``.
+
 Units live in names: ``*_ms`` milliseconds, ``*_mj`` millijoules, ``*_mw`` milliwatts,
 ``*_bytes`` bytes, ``*_pct`` percent (0..100), ``*_s`` seconds.
 """
@@ -88,6 +91,18 @@ def validate(rec):
                 if key not in rec[name]:
                     raise RecordError("missing field '{}.{}'".format(name, key))
     _check_latency(rec.get("latency"))
+    _check_remeasured((rec.get("ratio") or {}).get("remeasured"))
+
+
+def _check_remeasured(passes):
+    if passes is None:
+        return
+    if not isinstance(passes, list) or not all(isinstance(p, dict) for p in passes):
+        raise RecordError("ratio.remeasured must be a list of objects")
+    for p in passes:
+        value = p.get("ratio_median")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise RecordError("ratio.remeasured: every pass needs a positive ratio_median")
 
 
 def _check_latency(lat):

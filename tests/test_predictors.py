@@ -243,6 +243,25 @@ def test_frame_targets(records, frame):
     assert (frame.loc[frame["setting"] == "sparse90", "fidelity_loss"] > 0.3).all()
 
 
+def test_ratio_label_is_the_median_of_the_sweep_and_its_passes(records):
+    """A record's re-measured passes (datasets/remeasure.py) vote with the sweep's ratio: one
+    disturbed measurement of three is outvoted; two are met halfway (geometric mean); a pass that is
+    not a positive number is ignored; without passes the sweep's ratio is the label."""
+    var = next(r for r in records if r["status"] == "ok" and r["setting"]["name"] != "none")
+    sweep = var["ratio"]["ratio_median"]
+    label = dataset.ratio_label
+    assert label({"ratio_median": sweep}) == sweep
+    assert label({"ratio_median": 1.5, "remeasured": [{"ratio_median": 1.0}, {"ratio_median": 1.02}]}) == 1.02
+    assert label({"ratio_median": 1.0, "remeasured": [{"ratio_median": 1.21}]}) == pytest.approx(1.1)
+    assert label({"ratio_median": 1.0, "remeasured": [{"ratio_median": None}, {"ratio_median": -2}]}) == 1.0
+    assert np.isnan(label({"ratio_median": None}))
+    again = json.loads(json.dumps(var))
+    again["ratio"]["remeasured"] = [{"ratio_median": 2 * sweep}, {"ratio_median": 3 * sweep}]
+    row = dataset.records_to_frame([r for r in records if r["model"]["sha256"] == var["model"]["sha256"]
+                                    and r["record_id"] != var["record_id"]] + [again])
+    assert row.loc[row["record_id"] == var["record_id"], "ratio"].item() == pytest.approx(2 * sweep)
+
+
 def test_training_data_hash(records):
     h = dataset.training_data_hash(records)
     assert h == dataset.training_data_hash(list(reversed(records)))

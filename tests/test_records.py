@@ -29,6 +29,9 @@ def make_record(status="ok", setting="none"):
 def test_valid_records_pass():
     validate(make_record())
     validate(make_record("failed"))
+    again = make_record(setting="wq8")
+    again["ratio"] = {"ratio_median": 1.1, "remeasured": [{"ratio_median": 1.05, "n_pairs": 60}]}
+    validate(again)
 
 
 @pytest.mark.parametrize("mutate, needle", [
@@ -38,6 +41,9 @@ def test_valid_records_pass():
     (lambda r: r["latency"].update(n_runs=7), "n_runs"),
     (lambda r: r["model"].pop("sha256"), "model.sha256"),
     (lambda r: r.update(status="failed", error=None), "error"),
+    (lambda r: r.update(ratio={"ratio_median": 1.1, "remeasured": {"ratio_median": 1.0}}), "remeasured"),
+    (lambda r: r.update(ratio={"ratio_median": 1.1, "remeasured": [{"ratio_median": 0.0}]}), "remeasured"),
+    (lambda r: r.update(ratio={"ratio_median": 1.1, "remeasured": [{"n_pairs": 60}]}), "remeasured"),
 ])
 def test_invalid_records_rejected(mutate, needle):
     rec = copy.deepcopy(make_record())
