@@ -205,7 +205,7 @@ def main(argv=None) -> int:
     a.add_argument("files", nargs="+", type=Path)
     a.add_argument("--passes", nargs="+", type=Path, required=True)
     args = ap.parse_args(argv)
-    missing = [p for p in args.files if not p.is_file()]
+    missing = [p for p in args.files + (args.passes if args.cmd == "apply" else []) if not p.is_file()]
     if missing:
         print(f"error: no such file: {missing[0]}", file=sys.stderr)
         return 2
