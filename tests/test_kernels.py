@@ -233,6 +233,25 @@ def test_members_draw_their_own_layers_and_average_their_times():
     assert _members_from_json(one.to_bundle()[1]) == [one.boosters_[0].raw]
 
 
+def test_layer_times_are_fitted_without_the_profilers_cost_per_node():
+    """The forests fit each layer's profiled time less ``profiler_node_us`` (at least a tenth of it):
+    the same model as one fitted on those times with nothing taken off. A bundle keeps the value; one
+    written before it (no key) says 0."""
+    from advisor.predictors.layer_encoding import LayerIndex as Index
+
+    rng = np.random.default_rng(3)
+    rows, us = _rows(600, rng)
+    index = Index([tuple(tuple(r) for r in rows)])
+    model = KernelModel(members=1, profiler_node_us=2.0).fit(rows, us)
+    bare = KernelModel(members=1, profiler_node_us=0.0).fit(rows, np.maximum(np.asarray(us) - 2.0, 0.1 * np.asarray(us)))
+    assert np.allclose(model.row_times(index), bare.row_times(index))
+    assert not np.allclose(model.row_times(index), KernelModel(members=1, profiler_node_us=0.0).fit(rows, us).row_times(index))
+    meta, raw = model.to_bundle()
+    assert KernelModel.from_bundle(meta, raw).profiler_node_us == 2.0
+    old = {**meta, "params": {k: v for k, v in meta["params"].items() if k != "profiler_node_us"}}
+    assert KernelModel.from_bundle(old, raw).profiler_node_us == 0.0
+
+
 def test_dequantized_weight_convolutions_are_read_as_the_plain_kernel():
     """A float convolution de-quantizing its weights every run is priced as the unaligned convolution it
     runs as; other kinds are read as stored. A model fitted before that (no ``plain_dqw`` or
