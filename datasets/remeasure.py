@@ -27,7 +27,6 @@ from a record with re-measurements is ``advisor.predictors.dataset.ratio_label``
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import random
@@ -158,18 +157,12 @@ def measure(files: list[Path], models: list[Path], variants: list[Path], out: Pa
     return 0
 
 
-def _write(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
-    if path.suffix == ".gz":
-        with gzip.open(tmp, "wt", compresslevel=9) as f:
-            f.write(text)
-    else:
-        tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def apply(files: list[Path], passes: list[Path]) -> int:
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from add_structure import _write  # the atomic rewrite of a records file (gzip, same order)
+
     got: dict[str, dict[int, dict]] = {}
     for p in passes:
         for line in p.read_text().splitlines():
