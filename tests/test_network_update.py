@@ -240,11 +240,19 @@ def test_table_without_the_joint_part_uses_the_narrowest_pair():
 
 
 def test_predict_with_two_measured_settings_and_the_hint():
-    r = _predict("--measured", "int8-static-pc=1.3", "--measured", "wq4=2.1")
+    """Two measured settings that both have a kept pair to a third update it jointly (which settings
+    those are depends on the shipped bundle's table: the first such two, in the table's order)."""
+    table = json.loads((SHIPPED / "manifest.json").read_text())["network_update"]
+    pairs = table["pairs"]
+    s1, s2 = next((a, b) for a in sorted(pairs) for b in sorted(pairs)
+                  if a < b and set(pairs[a]) & set(pairs[b]) - {a, b})
+    both = set(pairs[s1]) & set(pairs[s2]) - {s1, s2}
+    r = _predict("--measured", f"{s1}=1.3", "--measured", f"{s2}=1.25")
     assert r.exit_code == 0, r.stderr
     _, cands = _ratios(r)
-    joint = [c for c in cands.values() if c["ratio_source"] == "updated from measured int8-static-pc, wq4"]
-    assert joint and all("updated from the measured ratios of int8-static-pc, wq4" in c["notes"][0] for c in joint)
+    joint = [name for name, c in cands.items() if c["ratio_source"] == f"updated from measured {s1}, {s2}"]
+    assert joint and set(joint) == both & set(cands)
+    assert all(f"updated from the measured ratios of {s1}, {s2}" in cands[name]["notes"][0] for name in joint)
     plain = runner.invoke(app, ["predict", str(EXAMPLE), "--device", "host"])
     assert plain.exit_code == 0, plain.stderr
     best = json.loads((SHIPPED / "manifest.json").read_text())["network_update"]["best_pairs"][0]["measured"]
