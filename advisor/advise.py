@@ -251,11 +251,12 @@ def _bundle_summary(bundle) -> dict:
 
 def _noise_summary(nf: dict | None) -> dict | None:
     """How well a repeat measurement agrees with the original (the ceiling for any predictor), if known."""
-    rep = (nf or {}).get("repeat") or {}
-    if rep.get("ratio_within_10pct") is None:
+    rep, passes = (nf or {}).get("repeat") or {}, (nf or {}).get("passes") or {}
+    if rep.get("ratio_within_10pct") is None and not passes.get("n"):
         return None
-    return {"ratio_within_10pct": rep["ratio_within_10pct"], "ratio_spearman_median": rep.get("ratio_spearman_median"),
-            "n_ratio_pairs": rep.get("n_ratio_pairs")}
+    return {"ratio_within_10pct": rep.get("ratio_within_10pct"), "ratio_spearman_median": rep.get("ratio_spearman_median"),
+            "n_ratio_pairs": rep.get("n_ratio_pairs"), "passes_within_10pct": passes.get("within_10pct"),
+            "n_passes": passes.get("n")}
 
 
 def _calibration_summary(cal: dict | None) -> dict | None:
@@ -388,11 +389,14 @@ def _sureness(ev: dict, pred: Prediction, setting: str | None = None) -> str:
         if own and own.get("n"):
             text += (f" For '{setting}' alone: latency ratio median error {own['median_abs_err_pct']:.3g}%, "
                      f"{100 * own['within_tol']:.0f}% within 10 pct ({own['n']} held-out predictions).")
-        noise = pred.bundle.get("noise_floor")
-        if noise:
+        noise = pred.bundle.get("noise_floor") or {}
+        if noise.get("ratio_within_10pct") is not None:
             text += (f" Repeatability: re-measured in one later session, a ratio was within ±10% of the "
                      f"original for {100 * noise['ratio_within_10pct']:.0f}% of {noise['n_ratio_pairs']} variants "
                      "(that session's own noise included).")
+        if noise.get("n_passes"):
+            text += (f" Each ratio label was measured again in quiet passes: two passes within ±10% of each other for "
+                     f"{100 * noise['passes_within_10pct']:.1f}% of {noise['n_passes']} variants.")
     transfer = []
     if ev.get("board_factor"):
         b = ev["board_factor"]

@@ -262,6 +262,27 @@ def test_ratio_label_is_the_median_of_the_sweep_and_its_passes(records):
     assert row.loc[row["record_id"] == var["record_id"], "ratio"].item() == pytest.approx(2 * sweep)
 
 
+def test_passes_agreement_is_the_labels_noise_floor(records, frame):
+    """With two or more re-measured passes, ``passes_agree`` is the share of their pairs within ±10% of
+    each other; ``evaluate.noise_floor`` reports its mean over the variants that have them
+    (None where no record has passes)."""
+    from advisor.predictors.evaluate import noise_floor
+
+    agree = dataset.passes_agree
+    assert agree({"ratio_median": 1.0, "remeasured": [{"ratio_median": 1.0}, {"ratio_median": 1.05}]}) == 1.0
+    assert agree({"ratio_median": 1.0, "remeasured": [{"ratio_median": 1.0}, {"ratio_median": 1.2}]}) == 0.0
+    three = [{"ratio_median": 1.0}, {"ratio_median": 1.02}, {"ratio_median": 1.5}]
+    assert agree({"ratio_median": 1.0, "remeasured": three}) == pytest.approx(1 / 3)
+    assert np.isnan(agree({"ratio_median": 1.0, "remeasured": [{"ratio_median": 1.0}]}))
+    assert noise_floor(frame, None)["passes"] is None
+    again = json.loads(json.dumps(records))
+    variants = [r for r in again if r["status"] == "ok" and r["setting"]["name"] != "none"]
+    for k, r in enumerate(variants[:10]):
+        x = r["ratio"]["ratio_median"]
+        r["ratio"]["remeasured"] = [{"ratio_median": x}, {"ratio_median": x * (1.3 if k < 3 else 1.01)}]
+    assert noise_floor(dataset.records_to_frame(again), None)["passes"] == {"n": 10, "within_10pct": 0.7}
+
+
 def test_training_data_hash(records):
     h = dataset.training_data_hash(records)
     assert h == dataset.training_data_hash(list(reversed(records)))

@@ -154,6 +154,9 @@ def test_evidence_quotes_the_chosen_settings_own_held_out_figures():
     assert (f"For '{rec.setting}' alone: latency ratio median error {own['median_abs_err_pct']:.3g}%, "
             f"{100 * own['within_tol']:.0f}% within 10 pct ({own['n']} held-out predictions)") in rec.reason
     assert rec.bundle["per_setting_ratio"][rec.setting] == own
+    passes = load_bundle("host", "onnxruntime-cpu").manifest["evaluation"]["noise_floor"]["passes"]
+    assert (f"two passes within ±10% of each other for {100 * passes['within_10pct']:.1f}% of {passes['n']} "
+            "variants") in rec.reason  # the labels' own noise floor, beside the error figures
     tx2 = recommend(EXAMPLE, "jetson-tx2", Constraints(max_size_bytes=200_000))
     own = load_bundle("jetson-tx2", "tensorflow").manifest["evaluation"]["per_setting_ratio"][tx2.setting]
     assert f"For '{tx2.setting}' alone: latency ratio median error {own['median_abs_err_pct']:.3g}%" in tx2.reason

@@ -159,6 +159,11 @@ def render_report(report: dict, console=None) -> None:
                                                                   f"({rep['n_rank_networks']} networks)" if rho is not None
                                                                   else "") + " (one later session, its own errors"
                       " included; benchmarks/label_noise.py measures how well the labels repeat)")
+    passes = nf.get("passes") or {}
+    if passes.get("n"):
+        console.print(f"re-measured labels: {passes['n']} variant ratios measured again in quiet passes; two passes within "
+                      f"±10% of each other for {passes['within_10pct']:.1%} (each label: the median of the passes and "
+                      "the sweep's ratio; datasets/remeasure.py)")
     ceiling = nf.get("ci_ceiling") or {}
     if ceiling.get("within_10pct") is not None:
         console.print(f"a repeat drawn from the records' own CIs (optimistic: no between-session drift): "

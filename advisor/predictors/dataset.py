@@ -7,7 +7,7 @@ the same model's ``none`` record on the same device/runtime/threads), ``baseline
 over that record and the baseline re-measured, interleaved, in every variant's process) with
 ``baseline_repeat_dev_pct`` (median abs % deviation of those repeats), ``latency_ms``, ``ratio``
 (the interleaved ratio, ``ratio_label``; 1.0 for ``none``), ``ratio_ci95_rel_pct`` (half-width of the
-ratio's 95 % CI in % of the ratio), ``energy_mj``, ``energy_is_estimate``, ``size_bytes``,
+ratio's 95 % CI in % of the ratio), ``ratio_passes_agree`` (``passes_agree``), ``energy_mj``, ``energy_is_estimate``, ``size_bytes``,
 ``accuracy_drop_pct`` (percentage points; only where accuracy comes from labels), ``fidelity_loss``
 (1 - mean output cosine vs the baseline), ``steal_pct``, and ``channels_kept`` (chprune notes).
 """
@@ -185,7 +185,8 @@ def paired_scales(ok: list[dict]) -> list[float]:
     return [ref[k] / t if k in ref and math.isfinite(t) else 1.0 for k, t in zip(keys, own, strict=True)]
 
 
-_TARGETS = ("baseline_latency_ms", "baseline_pooled_ms", "baseline_repeat_dev_pct", "latency_ms", "ratio", "ratio_ci95_rel_pct", "energy_mj", "energy_is_estimate",
+_TARGETS = ("baseline_latency_ms", "baseline_pooled_ms", "baseline_repeat_dev_pct", "latency_ms", "ratio", "ratio_ci95_rel_pct",
+            "ratio_passes_agree", "energy_mj", "energy_is_estimate",
             "size_bytes", "accuracy_drop_pct", "fidelity_loss", "steal_pct", "channels_kept")
 
 
@@ -239,7 +240,7 @@ def _targets(rec: dict, baseline_ms: float | None) -> dict:
     before, after = _num(notes.get("channels_before")), _num(notes.get("channels_after"))
     return {"baseline_latency_ms": _num(baseline_ms), "latency_ms": _num(lat.get("median_ms")), "ratio": r,
             "ratio_ci95_rel_pct": 100.0 * (_num(ci[1]) - _num(ci[0])) / 2.0 / r if r and r > 0 else math.nan,
-            "energy_mj": _num(energy.get("energy_mj")), "energy_is_estimate": bool(energy.get("energy_is_estimate")),
+            "ratio_passes_agree": passes_agree(ratio), "energy_mj": _num(energy.get("energy_mj")), "energy_is_estimate": bool(energy.get("energy_is_estimate")),
             "size_bytes": _num((rec.get("size") or {}).get("size_bytes")),
             "accuracy_drop_pct": _num(acc.get("accuracy_drop_pct")) if acc.get("source") == "labels" else math.nan,
             "fidelity_loss": 1.0 - cos if math.isfinite(cos) else math.nan,
@@ -262,6 +263,20 @@ def ratio_label(ratio: dict) -> float:
         return math.nan
     mid = len(values) // 2
     return values[mid] if len(values) % 2 else math.sqrt(values[mid - 1] * values[mid])
+
+
+def passes_agree(ratio: dict) -> float:
+    """With two or more re-measured passes (``ratio.remeasured``): the share of their pairs within +-10%
+    of each other (a noise floor of the labels: how well a measurement repeats a measurement); NaN
+    with fewer."""
+    import itertools
+
+    values = [_num(p.get("ratio_median")) for p in ratio.get("remeasured") or [] if isinstance(p, dict)]
+    values = [v for v in values if v > 0]
+    if len(values) < 2:
+        return math.nan
+    ok = [abs(math.log(a / b)) <= math.log(1.1) for a, b in itertools.combinations(values, 2)]
+    return sum(ok) / len(ok)
 
 
 def _num(value) -> float:

@@ -230,10 +230,11 @@ def _ratio_by(df, column: str) -> dict:
 def noise_floor(frame, repeat_stats: dict | None) -> dict:
     """Repeat-measurement noise: from repeated record ids when there are any, else the median
     relative half-width of each record's own 95 % CI of its ratio (percent). Also the figures a
-    perfect predictor would get against a simulated repeat drawn from those CIs (``ci_ceiling``)."""
+    perfect predictor would get against a simulated repeat drawn from those CIs (``ci_ceiling``), and
+    how well the labels' re-measured passes agree with each other (``passes``, or None)."""
     var = frame[(frame["setting"] != "none") & (frame["ratio"] > 0)]
     ci = var["ratio_ci95_rel_pct"].to_numpy(float)
-    out = {"ci_ceiling": _ci_ceiling(frame, var) if np.isfinite(ci).any() else None}
+    out = {"ci_ceiling": _ci_ceiling(frame, var) if np.isfinite(ci).any() else None, "passes": _passes(var)}
     if repeat_stats and repeat_stats.get("n_pairs"):
         return {**out, "baseline_latency_pct": _baseline_repeats(frame),
                 "method": "repeats: median abs % difference between repeated measurements",
@@ -244,6 +245,16 @@ def noise_floor(frame, repeat_stats: dict | None) -> dict:
     ci = ci[np.isfinite(ci)]
     return {**out, "baseline_latency_pct": _baseline_repeats(frame), "method": "no repeats: median half-width of each record's ratio 95% CI, % of the ratio",
             "n": int(len(ci)), "ratio_pct": float(np.median(ci)) if len(ci) else None, "latency_pct": None}
+
+
+def _passes(var) -> dict | None:
+    """How well the labels' re-measured passes agree (``dataset.passes_agree``): the variants measured
+    in two or more passes and the mean share of pairs of passes within +-10% of each other; None without."""
+    if "ratio_passes_agree" not in var.columns:
+        return None
+    agree = var["ratio_passes_agree"].to_numpy(float)
+    agree = agree[np.isfinite(agree)]
+    return {"n": int(len(agree)), "within_10pct": float(np.mean(agree))} if len(agree) else None
 
 
 def _baseline_repeats(frame) -> float | None:
