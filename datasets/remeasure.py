@@ -202,13 +202,22 @@ def main(argv=None) -> int:
     if missing:
         print(f"error: no such file: {missing[0]}", file=sys.stderr)
         return 2
-    if args.cmd == "measure":
-        if args.pairs < 10 or args.budget <= 0:
-            print("error: need --pairs >= 10 and --budget > 0", file=sys.stderr)
-            return 2
-        args.variants[0].mkdir(parents=True, exist_ok=True)
-        return measure(args.files, args.models, args.variants, args.out, args.seed, args.pairs, args.budget)
-    return apply(args.files, args.passes)
+    if args.cmd == "measure" and (args.pairs < 10 or args.budget <= 0):
+        print("error: need --pairs >= 10 and --budget > 0", file=sys.stderr)
+        return 2
+    from profiling.records import RecordError
+
+    try:
+        if args.cmd == "measure":
+            args.variants[0].mkdir(parents=True, exist_ok=True)
+            return measure(args.files, args.models, args.variants, args.out, args.seed, args.pairs, args.budget)
+        return apply(args.files, args.passes)
+    except (RecordError, OSError, ValueError) as exc:  # a file that is not what it should be: one line
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every finished measurement is kept; the same command resumes the pass", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

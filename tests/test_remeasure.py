@@ -98,3 +98,8 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
     assert mod.main(["measure", str(data), "--models", str(tmp_path), "--variants", str(tmp_path),
                      "--out", str(tmp_path / "o.jsonl"), "--pairs", "3"]) == 2
     assert "need --pairs >= 10" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"schema_version": 1, "record_id": "x"}\n')
+    assert mod.main(["apply", str(bad), "--passes", str(data)]) == 2  # not a valid record: one line, no traceback
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and bad.read_text().startswith('{"schema_version": 1')
