@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import math
 import zlib
@@ -240,7 +241,8 @@ def _targets(rec: dict, baseline_ms: float | None) -> dict:
     before, after = _num(notes.get("channels_before")), _num(notes.get("channels_after"))
     return {"baseline_latency_ms": _num(baseline_ms), "latency_ms": _num(lat.get("median_ms")), "ratio": r,
             "ratio_ci95_rel_pct": 100.0 * (_num(ci[1]) - _num(ci[0])) / 2.0 / r if r and r > 0 else math.nan,
-            "ratio_passes_agree": passes_agree(ratio), "energy_mj": _num(energy.get("energy_mj")), "energy_is_estimate": bool(energy.get("energy_is_estimate")),
+            "ratio_passes_agree": passes_agree(ratio), "energy_mj": _num(energy.get("energy_mj")),
+            "energy_is_estimate": bool(energy.get("energy_is_estimate")),
             "size_bytes": _num((rec.get("size") or {}).get("size_bytes")),
             "accuracy_drop_pct": _num(acc.get("accuracy_drop_pct")) if acc.get("source") == "labels" else math.nan,
             "fidelity_loss": 1.0 - cos if math.isfinite(cos) else math.nan,
@@ -269,8 +271,6 @@ def passes_agree(ratio: dict) -> float:
     """With two or more re-measured passes (``ratio.remeasured``): the share of their pairs within +-10%
     of each other (a noise floor of the labels: how well a measurement repeats a measurement); NaN
     with fewer."""
-    import itertools
-
     values = [_num(p.get("ratio_median")) for p in ratio.get("remeasured") or [] if isinstance(p, dict)]
     values = [v for v in values if v > 0]
     if len(values) < 2:
