@@ -13,23 +13,15 @@ Each file is rewritten atomically (gzip, same order).
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 
 def _write(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
-    if path.suffix == ".gz":
-        with gzip.open(tmp, "wt", compresslevel=9) as f:
-            f.write(text)
-    else:
-        tmp.write_text(text)
-    os.replace(tmp, path)
+    from profiling.records import rewrite_records
+
+    rewrite_records(path, records)
 
 
 def _read(path: Path) -> list[dict] | None:

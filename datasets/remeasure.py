@@ -158,10 +158,7 @@ def measure(files: list[Path], models: list[Path], variants: list[Path], out: Pa
 
 
 def apply(files: list[Path], passes: list[Path]) -> int:
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    from add_structure import _write  # the atomic rewrite of a records file (gzip, same order)
+    from profiling.records import rewrite_records
 
     got: dict[str, dict[int, dict]] = {}
     for p in passes:
@@ -178,7 +175,7 @@ def apply(files: list[Path], passes: list[Path]) -> int:
             if g and r.get("ratio"):
                 r["ratio"]["remeasured"] = [g[k] for k in sorted(g)]
                 n += 1
-        _write(path, records)
+        rewrite_records(path, records)
         print(f"{path}: {n} of {len(records)} records with re-measurements", file=sys.stderr)
     return 0
 

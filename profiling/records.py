@@ -141,6 +141,27 @@ def append_record(path, rec):
         os.close(fd)
 
 
+def rewrite_records(path, records):
+    """Replace the records file ``path`` (gzip when its name ends in .gz) with ``records``, one JSON
+    line each, atomically: written and fsynced beside it, then renamed over it, so a kill leaves the old
+    file or the new one, never a mix."""
+    path = str(path)
+    tmp = path + ".tmp"
+    text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
+    if path.endswith(".gz"):
+        with gzip.open(tmp, "wt", compresslevel=9) as fh:
+            fh.write(text)
+    else:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
 def _truncate_quiet(fd, size):
     try:
         os.ftruncate(fd, size)

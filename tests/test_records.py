@@ -7,7 +7,15 @@ import json
 import pytest
 
 from profiling.measure import summarize
-from profiling.records import SCHEMA_VERSION, RecordError, append_record, read_records, record_key, validate
+from profiling.records import (
+    SCHEMA_VERSION,
+    RecordError,
+    append_record,
+    read_records,
+    record_key,
+    rewrite_records,
+    validate,
+)
 
 
 def make_record(status="ok", setting="none"):
@@ -82,3 +90,14 @@ def test_reads_gzipped_records(tmp_path):
     with gzip.open(gz, "wb") as fh:
         fh.write(plain.read_bytes())
     assert [r["setting"]["name"] for r in read_records(gz, strict=True)] == ["a", "b"]
+
+
+def test_rewrite_records_replaces_the_file_whole(tmp_path):
+    """A rewrite leaves the new records (gzip for .gz, same order) and no temporary file beside them."""
+    recs = [make_record(setting=s) for s in ("none", "wq8", "fp16")]
+    for name in ("r.jsonl", "r.jsonl.gz"):
+        path = tmp_path / name
+        rewrite_records(path, recs[:1])
+        rewrite_records(path, recs[1:])
+        assert [r["setting"]["name"] for r in read_records(path, strict=True)] == ["wq8", "fp16"]
+        assert not (tmp_path / (name + ".tmp")).exists()
