@@ -258,9 +258,8 @@ def ratio_label(ratio: dict) -> float:
     One quiet pass of 60 pairs repeats to within +-10% for 98.8% of variants, the host sweep (10-200
     pairs until a 5% CI, other jobs sharing the cores) for 93.8% (``benchmarks/label_noise.py``); the
     median of the sweep and two passes outvotes the one of them that was disturbed."""
-    values = [_num(ratio.get("ratio_median"))]
-    values += [_num(p.get("ratio_median")) for p in ratio.get("remeasured") or [] if isinstance(p, dict)]
-    values = sorted(v for v in values if v > 0)
+    sweep = _num(ratio.get("ratio_median"))
+    values = sorted(([sweep] if sweep > 0 else []) + _pass_ratios(ratio))
     if not values:
         return math.nan
     mid = len(values) // 2
@@ -271,12 +270,17 @@ def passes_agree(ratio: dict) -> float:
     """With two or more re-measured passes (``ratio.remeasured``): the share of their pairs within +-10%
     of each other (a noise floor of the labels: how well a measurement repeats a measurement); NaN
     with fewer."""
-    values = [_num(p.get("ratio_median")) for p in ratio.get("remeasured") or [] if isinstance(p, dict)]
-    values = [v for v in values if v > 0]
+    values = _pass_ratios(ratio)
     if len(values) < 2:
         return math.nan
     ok = [abs(math.log(a / b)) <= math.log(1.1) for a, b in itertools.combinations(values, 2)]
     return sum(ok) / len(ok)
+
+
+def _pass_ratios(ratio: dict) -> list[float]:
+    """The positive ratios of a record's re-measured passes (``ratio.remeasured``), in pass order."""
+    values = [_num(p.get("ratio_median")) for p in ratio.get("remeasured") or [] if isinstance(p, dict)]
+    return [v for v in values if v > 0]
 
 
 def _num(value) -> float:
