@@ -20,21 +20,27 @@ def apply_setting(model_path, setting: str, out, data=None, input_shapes=None) -
     return {"path": str(out), "setting": setting, "size_bytes": report.size_bytes_after}
 
 
-def verify(rec, applied_path, threads: int = 1, input_shapes=None) -> dict:
-    """Measured vs predicted latency of the applied model on this host."""
+def paired_runs(base_path, variant_path, threads: int = 1, input_shapes=None) -> tuple:
+    """Two callables without arguments, one inference each of the original and of the variant on this
+    host (onnxruntime CPU sessions, ``threads`` intra-op threads), both on the same synthetic input of the
+    original's: what ``profiling.measure.measure_interleaved`` alternates."""
     from advisor.compression import data as cdata
     from advisor.modelio import load_model
-    from profiling.measure import Protocol, measure_interleaved
     from profiling.runtimes.ort_session import make_session
+
+    feed = next(cdata.synthetic(load_model(base_path, input_shapes=input_shapes), n_samples=1).feeds())
+    base, var = make_session(str(base_path), threads=threads), make_session(str(variant_path), threads=threads)
+    return (lambda: base.run(None, feed)), (lambda: var.run(None, feed))
+
+
+def verify(rec, applied_path, threads: int = 1, input_shapes=None) -> dict:
+    """Measured vs predicted latency of the applied model on this host."""
+    from profiling.measure import Protocol, measure_interleaved
 
     if rec.device != "host":
         raise AdvisorError(f"--verify measures on this machine, but the target is '{rec.device}'. Profile on the "
                            "device instead: python -m profiling run PLAN.json (see profiling/README.md).")
-    lm = load_model(rec.model["path"], input_shapes=input_shapes)
-    feed = next(cdata.synthetic(lm, n_samples=1).feeds())
-    base = make_session(str(rec.model["path"]), threads=threads)
-    var = make_session(str(applied_path), threads=threads)
-    b, v, r = measure_interleaved(lambda: base.run(None, feed), lambda: var.run(None, feed),
+    b, v, r = measure_interleaved(*paired_runs(rec.model["path"], applied_path, threads, input_shapes),
                                   Protocol(warmup_runs=5, min_runs=20, max_runs=400, time_budget_s=10))
     cand = next(c for c in rec.candidates if c.setting == rec.setting)
     base = next((c for c in rec.candidates if c.setting == "none"), None)

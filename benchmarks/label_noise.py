@@ -112,14 +112,10 @@ def measure_pass(items_path: Path, pairs: int, out_path: Path) -> None:
 
 def _one_ratio(item: dict, protocol) -> float:
     """Median interleaved ratio of one item's variant to its original (sessions dropped on return)."""
-    from advisor.compression import data as cdata
-    from advisor.modelio import load_model
+    from advisor.verify import paired_runs
     from profiling.measure import measure_interleaved
-    from profiling.runtimes.ort_session import make_session
 
-    feed = next(cdata.synthetic(load_model(item["base"]), n_samples=1).feeds())
-    base, var = make_session(item["base"], threads=1), make_session(item["variant"], threads=1)
-    _, _, r = measure_interleaved(lambda: base.run(None, feed), lambda: var.run(None, feed), protocol)
+    _, _, r = measure_interleaved(*paired_runs(item["base"], item["variant"], threads=1), protocol)
     return float(r["ratio_median"])
 
 

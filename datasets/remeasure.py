@@ -98,20 +98,17 @@ class _Files:
 
 
 def _ratio(base: Path, variant: Path, threads: int, pairs: int, budget: float) -> dict:
-    from advisor.compression import data as cdata
-    from advisor.modelio import load_model
+    from advisor.verify import paired_runs
     from profiling.measure import Protocol, measure_interleaved, read_cpu_times, steal_pct
-    from profiling.runtimes.ort_session import make_session
 
-    feed = next(cdata.synthetic(load_model(str(base)), n_samples=1).feeds())
-    b, v = make_session(str(base), threads=threads), make_session(str(variant), threads=threads)
+    run_base, run_variant = paired_runs(base, variant, threads)
     protocol = Protocol(warmup_runs=3, min_runs=min(10, pairs), max_runs=pairs, target_rel_ci=0.001,
                         time_budget_s=budget, interleaved=True)
     attempts = 0
     while True:
         attempts += 1
         before = read_cpu_times()
-        _, _, r = measure_interleaved(lambda: b.run(None, feed), lambda: v.run(None, feed), protocol)
+        _, _, r = measure_interleaved(run_base, run_variant, protocol)
         steal = steal_pct(before, read_cpu_times())
         if steal is None or steal <= HIGH_STEAL_PCT or attempts == 2:
             break
