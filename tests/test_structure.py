@@ -248,9 +248,13 @@ def test_malformed_structure_in_records_becomes_missing_not_a_crash():
     v = {"version": STRUCTURE_VERSION}
     good = {**v, **{c: 1.0 for c in ALL_COLUMNS}}
     cols = frame_columns([good, None, {**v, "v_mac_ratio": "abc", "v_align8_share": float("inf")},
-                          ["not", "a", "dict"], {**v, "v_mac_ratio": True}, {**good, "version": STRUCTURE_VERSION + 1}])
+                          ["not", "a", "dict"], {**v, "v_mac_ratio": True}, {**good, "version": STRUCTURE_VERSION + 1},
+                          {**good, "v_mac_ratio": [1.0], "v_align8_share": 3}])
     assert cols["v_mac_ratio"][0] == 1.0 and np.isnan(cols["v_mac_ratio"][1:]).all()
     assert np.isnan(cols["v_align8_share"][2])
+    # one bad value costs that value only; integers are numbers
+    assert cols["v_align8_share"][6] == 3.0 and all(cols[c][6] == 1.0 for c in ALL_COLUMNS
+                                                    if c not in ("v_mac_ratio", "v_align8_share"))
 
 
 def _fusion_cases() -> dict:

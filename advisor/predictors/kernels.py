@@ -105,8 +105,10 @@ def _aliases(node, view) -> list[str]:
 
 
 @functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=1 << 16)
 def _event_keys(name: str) -> tuple:
-    """The names a profiled node may stand for: without the fusion prefix, then suffix by suffix."""
+    """The names a profiled node may stand for: without the fusion prefix, then suffix by suffix (cached:
+    the same node names recur in every profile of a network and its variants)."""
     key = name
     for pre in _PREFIXES:
         if key.startswith(pre):
@@ -124,6 +126,11 @@ def _event_keys(name: str) -> tuple:
 # Op types of a profiled node that computes a layer's multiply-accumulates (a convolution, a GEMM or
 # MatMul in any of the runtime's float, fused, integer or packed-weight forms, a recurrent cell).
 MAC_EVENT_OP = re.compile(r"Conv|Gemm|MatMul|LSTM|GRU|^RNN$|Attention")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_mac_event(op: str) -> bool:
+    return MAC_EVENT_OP.search(op) is not None
 
 
 def layer_times(aliases: list, events: list) -> list[float]:
@@ -149,7 +156,7 @@ def layer_times(aliases: list, events: list) -> list[float]:
         if not isinstance(ev, (list, tuple)) or len(ev) < 3:
             continue  # records may come from anywhere
         name, us = ev[0], ev[2]
-        if not MAC_EVENT_OP.search(str(ev[1])):
+        if not _is_mac_event(str(ev[1])):
             continue
         hit = next((index[k] for k in _event_keys(str(name)) if k in index), None)
         if hit is not None and isinstance(us, (int, float)) and not isinstance(us, bool) and math.isfinite(us):

@@ -679,8 +679,16 @@ def _aligned(node, view) -> tuple[float, float]:
 def frame_columns(structures: list) -> dict:
     """Column name -> values for a list of per-row structure dicts/None: NaN where a row has none, one of
     another ``STRUCTURE_VERSION``, or a value that is not a finite number (records may come from anywhere)."""
-    rows = [s if isinstance(s, dict) and s.get("version") == STRUCTURE_VERSION else None for s in structures]
-    return {c: np.array([_number(s.get(c)) if s else np.nan for s in rows]) for c in ALL_COLUMNS}
+    out = np.full((len(structures), len(ALL_COLUMNS)), np.nan)
+    plain = {int, float, type(None)}
+    for i, s in enumerate(structures):
+        if not (isinstance(s, dict) and s.get("version") == STRUCTURE_VERSION):
+            continue
+        values = [s.get(c) for c in ALL_COLUMNS]
+        # JSON numbers and absent keys in one conversion (None -> NaN); anything else value by value
+        out[i] = values if {type(v) for v in values} <= plain else [_number(v) for v in values]
+    out[~np.isfinite(out)] = np.nan
+    return {c: out[:, j].copy() for j, c in enumerate(ALL_COLUMNS)}
 
 
 def identical_compute(X) -> np.ndarray:
