@@ -271,7 +271,8 @@ class KernelModel(ParamsMixin):
         self.plain_rows_ = index.plain_rows  # the rows as the index reads them
         ids = [np.asarray(row_ids, int)[idx] for idx in samples]
         cats = {f: index.column_values(f) for f in CATEGORICAL}
-        self.vocab_ = {f: sorted({cats[f][i] for part in ids for i in part}) for f in CATEGORICAL}
+        used = np.unique(np.concatenate(ids)) if ids else np.zeros(0, int)  # each distinct row once
+        self.vocab_ = {f: sorted({cats[f][i] for i in used}) for f in CATEGORICAL}
         return self._fit_trees([(lambda part=part: self._matrix(None, index, part)) for part in ids],
                                [us[idx] for idx in samples])
 
@@ -295,9 +296,10 @@ class KernelModel(ParamsMixin):
             return [idx for _ in self._seeds()]
         p = None
         if groups is not None:
-            _, inv, cnt = np.unique(np.asarray(groups, object)[idx].astype(str), return_inverse=True,
-                                    return_counts=True)
-            p = 1.0 / cnt[inv]
+            import pandas as pd
+
+            inv = pd.factorize(pd.Series(np.asarray(groups, object)[idx]).astype(str))[0]
+            p = 1.0 / np.bincount(inv)[inv]
             p = p / p.sum()
         return [np.sort(np.random.default_rng(seed).choice(idx, self.max_layers, replace=False, p=p))
                 for seed in self._seeds()]
