@@ -108,6 +108,7 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     from advisor.devices import get_device
     from advisor.features import extract_features
     from advisor.modelio import load_model
+    from advisor.predictors.applicability import describe
     from advisor.predictors.predictor import load_bundle
     from advisor.predictors.size import estimate_size_bytes
 
@@ -141,7 +142,9 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
              for n in names]
     model = {"path": str(model_path), "sha256": file_sha256(model_path), "params": feats.params_total,
              "macs": feats.macs_total, "name": Path(model_path).stem,
-             "beyond_training": (rows.get("none") or {}).get("baseline_beyond_training")}
+             "beyond_training": (rows.get("none") or {}).get("baseline_beyond_training"),
+             "nearest_training": describe(bundle.manifest.get("applicability"), feats.values,
+                                          (bundle.manifest.get("evaluation") or {}).get("per_family_ratio"))}
     # No budgets here: every applicable setting is feasible, and the Pareto front is marked.
     return Prediction(model=model, device=device, runtime=runtime, bundle=_bundle_summary(bundle),
                       candidates=tuple(assess(cands, Constraints())), measured_accuracy=bool(data))
@@ -246,7 +249,8 @@ def _bundle_summary(bundle) -> dict:
             "noise_floor": _noise_summary((m.get("evaluation") or {}).get("noise_floor")),
             "per_setting_ratio": (m.get("evaluation") or {}).get("per_setting_ratio") or {},
             "calibration": _calibration_summary(m.get("calibration")),
-            "best_measured_pair": next(iter((m.get("network_update") or {}).get("best_pairs") or []), None)}
+            "best_measured_pair": next(iter((m.get("network_update") or {}).get("best_pairs") or []), None),
+            "applicability_check": (m.get("applicability") or {}).get("held_out_check")}
 
 
 def _noise_summary(nf: dict | None) -> dict | None:
@@ -397,6 +401,7 @@ def _sureness(ev: dict, pred: Prediction, setting: str | None = None) -> str:
         if noise.get("n_passes"):
             text += (f" Each ratio label was measured again in quiet passes: two passes within ±10% of each other for "
                      f"{100 * noise['passes_within_10pct']:.1f}% of {noise['n_passes']} variants.")
+        text += _nearest_text(pred)
     transfer = []
     if ev.get("board_factor"):
         b = ev["board_factor"]
@@ -408,6 +413,31 @@ def _sureness(ev: dict, pred: Prediction, setting: str | None = None) -> str:
                         "published networks held out")
     if transfer:
         text += " Transfer: " + "; ".join(transfer) + "."
+    return text
+
+
+def _nearest_text(pred: Prediction) -> str:
+    """The training networks this one resembles (``applicability.describe``), with that family's held-out
+    figure, and a caution where it lies farther from all of them than held-out families typically did."""
+    near = pred.model.get("nearest_training")
+    if not near:
+        return ""
+    k = sum(near["neighbours"].values())
+    text = (f" Its {k} nearest training networks by graph make-up (op shares and size): "
+            + ", ".join(f"{n} '{f}'" for f, n in sorted(near["neighbours"].items(), key=lambda x: -x[1])))
+    if near.get("family_within_10pct") is not None:
+        text += (f"; with the '{near['family']}' family held out, {100 * near['family_within_10pct']:.0f}% of its "
+                 "ratios were predicted within ±10%")
+    text += "."
+    if near.get("far"):
+        check = (pred.bundle.get("applicability_check") or {})
+        far, close = check.get("far") or {}, check.get("near") or {}
+        text += (f" It lies {near['distance_vs_held_out']:.2g}x as far from the nearest training network as a held-out "
+                 "family's networks typically lay from the rest, farther than 90% of them: expect larger errors")
+        if far.get("within_10pct") is not None and close.get("within_10pct") is not None:
+            text += (f" (families held out, such networks had {100 * far['within_10pct']:.0f}% of their ratios "
+                     f"within ±10%, the others {100 * close['within_10pct']:.0f}%)")
+        text += "."
     return text
 
 

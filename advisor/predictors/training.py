@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from advisor.errors import DataError
-from advisor.predictors import dataset
+from advisor.predictors import applicability, dataset
 from advisor.predictors.base import seed_params
 from advisor.predictors.bundle import BUNDLE_FORMAT_VERSION, library_versions, user_bundle_dir, write_bundle
 from advisor.predictors.conformal import ALPHA_DEFAULT, METHOD, fit_quantiles
@@ -207,6 +207,9 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
     report, df, suite, update = _evaluate(sel, repeats, xgb_params, progress, fit_all=True)
     spec = report["energy"]
     targets, files = suite_files(suite)
+    near = applicability.fit(sel.frame)
+    if near is not None:
+        near["held_out_check"] = applicability.held_out_check(sel.frame, df)
     data = report["data"]
     manifest = {"bundle_format_version": BUNDLE_FORMAT_VERSION, "feature_schema_version": _schema(),
                 "feature_names": _feature_names(), "device": sel.device, "runtime": sel.runtime,
@@ -217,6 +220,7 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
                 "families": data["families"], "conformal": conformal_quantiles(df),
                 "network_update": update,
                 "roofline": suite.baseline.roofline_.constants(), "structure": _structure_summary(sel.frame, suite),
+                "applicability": near,
                 "evaluation": report,
                 "evaluation_headline": headline(report), "training_summary": {
                     k: data[k] for k in ("n_records", "n_rows", "n_networks", "families", "training_data_hash")},
