@@ -90,8 +90,10 @@ def test_round_trip_and_manifest(setup):
     assert (manifest["device"], manifest["runtime"]) == (BOARD, BOARD_RT)
     assert manifest["known_settings"] == SETTINGS and manifest["evaluation_headline"]["latency_ms"]["coverage"] >= 0
     assert Calibration.from_json(files[CALIBRATION_FILE]) == res.calibration
-    base_files = read_checked(base_path)[1]
+    base_manifest, base_files = read_checked(base_path)
     assert all(files[n] == raw for n, raw in base_files.items())
+    # the base device's applicability figures are not the board's: the table stays behind
+    assert base_manifest["applicability"]["families"] and "applicability" not in manifest
 
 
 def test_tampered_calibration_refused(setup):
@@ -127,3 +129,12 @@ def test_group_by_record_field(setup):
     assert sorted(sel.frame["family"].unique()) == sorted(sel.frame["model_name"].unique())
     with pytest.raises(Exception, match="no.such"):
         select([few], None, None, group_by="no.such")
+
+
+def test_a_bundle_grouped_by_another_field_keeps_no_applicability_table(setup):
+    """The table names architecture families; a bundle whose folds hold out other groups (here each
+    network) has none to name, and says nothing about which family a network resembles."""
+    root, _, few, _ = setup
+    res = train_bundle([few], out=root / "grouped", command="test", group_by="model.name",
+                       xgb_params={"n_estimators": 30})
+    assert res.manifest["cv_groups"] and res.manifest["applicability"] is None

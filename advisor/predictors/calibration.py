@@ -239,7 +239,8 @@ def calibrate_bundle(paths, device, runtime, base_dir, out=None, command: str = 
     from advisor.predictors.predictor import clean_json
 
     res, (manifest, files, sel) = _evaluate(paths, device, runtime, base_dir)
-    m = {k: v for k, v in manifest.items() if k not in ("files", "evaluation", "evaluation_headline")}
+    # the applicability table's figures are the base device's held-out ones: not carried to another target
+    m = {k: v for k, v in manifest.items() if k not in ("files", "evaluation", "evaluation_headline", "applicability")}
     after = res.report["after"]
     seen = set(res.report["data"]["settings"])  # settings never calibrated are not offered on the board
     m.update(device=sel.device, runtime=sel.runtime, threads=sorted(int(t) for t in sel.frame["threads"].unique()),

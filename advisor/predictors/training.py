@@ -207,7 +207,8 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
     report, df, suite, update = _evaluate(sel, repeats, xgb_params, progress, fit_all=True)
     spec = report["energy"]
     targets, files = suite_files(suite)
-    near = applicability.fit(sel.frame)
+    # which training networks a new one resembles, by architecture family (not by another grouping's values)
+    near = applicability.fit(sel.frame) if not group_by else None
     if near is not None:
         near["held_out_check"] = applicability.held_out_check(sel.frame, df)
     data = report["data"]
