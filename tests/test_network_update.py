@@ -257,6 +257,7 @@ def test_predict_with_two_measured_settings_and_the_hint():
     assert plain.exit_code == 0, plain.stderr
     best = json.loads((SHIPPED / "manifest.json").read_text())["network_update"]["best_pairs"][0]["measured"]
     assert f"tip: measuring {best[0]} and {best[1]} on the device" in " ".join(plain.stdout.split())
+    assert "nearest training networks: " in plain.stdout and "held out: " in plain.stdout  # applicability table
 
 
 def test_joint_update_with_a_setting_the_moments_do_not_know_falls_back_to_one_pair():

@@ -99,6 +99,7 @@ def predict(model: Model, device: DeviceOpt, runtime: RuntimeOpt = None, data: D
     else:
         con = stdout_console()
         con.print(_table(pred.candidates, f"{pred.model['name']} on {pred.device}/{pred.runtime}", None))
+        _nearest_line(con, pred)
         _measure_hint(con, pred)
 
 
@@ -120,6 +121,21 @@ def render(rec) -> None:
             con.print(f"to update the other settings from this measurement, rerun with --measured "
                       f"{v['setting']}={v['measured_ratio']:.3f}")
     _measure_hint(con, rec)
+
+
+def _nearest_line(con, pred) -> None:
+    """The training networks the model resembles (``model.nearest_training``) and that family's held-out
+    ratio figure, where the bundle has the table (``recommend`` says it in its reason)."""
+    near = pred.model.get("nearest_training")
+    if not near:
+        return
+    fams = ", ".join(f"{n} '{f}'" for f, n in sorted(near["neighbours"].items(), key=lambda x: -x[1]))
+    line = f"nearest training networks: {fams}"
+    if near.get("family_within_10pct") is not None:
+        line += f" ('{near['family']}' held out: {near['family_within_10pct']:.0%} of ratios within ±10%)"
+    if near.get("far"):
+        line += "; farther from them than 90% of held-out families' networks were: expect larger errors"
+    con.print(line)
 
 
 def _measure_hint(con, result) -> None:
