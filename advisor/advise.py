@@ -143,7 +143,7 @@ def predict(model_path, device: str, runtime: str | None = None, data=None, bund
     model = {"path": str(model_path), "sha256": file_sha256(model_path), "params": feats.params_total,
              "macs": feats.macs_total, "name": Path(model_path).stem,
              "beyond_training": (rows.get("none") or {}).get("baseline_beyond_training"),
-             "nearest_training": describe(bundle.manifest.get("applicability"), feats.values,
+             "nearest_training": describe(bundle.applicability, feats.values,
                                           (bundle.manifest.get("evaluation") or {}).get("per_family_ratio"))}
     # No budgets here: every applicable setting is feasible, and the Pareto front is marked.
     return Prediction(model=model, device=device, runtime=runtime, bundle=_bundle_summary(bundle),

@@ -92,8 +92,9 @@ def test_the_shipped_host_bundle_places_the_example_and_the_reason_says_so():
     from advisor.decision import Constraints
     from advisor.predictors.predictor import load_bundle
 
-    m = load_bundle("host", "onnxruntime-cpu").manifest
-    assert len(m["applicability"]["points"]) == m["n_networks"]
+    bundle = load_bundle("host", "onnxruntime-cpu")
+    m = bundle.manifest
+    assert len(bundle.applicability["points"]) == m["n_networks"] and m["applicability"]["file"] == A.FILE
     rec = recommend("examples/resnet8.onnx", "host", Constraints(max_size_bytes=100_000))
     near = rec.model["nearest_training"]
     assert sum(near["neighbours"].values()) == 5 and near["family"] in near["neighbours"]
@@ -119,3 +120,19 @@ def test_the_reason_cautions_about_a_network_far_from_the_training_data():
     near_one = dict(near, far=False)
     assert "as far" not in _nearest_text(SimpleNamespace(model={"nearest_training": near_one}, bundle={}))
     assert _nearest_text(SimpleNamespace(model={"nearest_training": None}, bundle={})) == ""
+
+
+def test_the_table_round_trips_through_its_file_and_a_malformed_one_is_none():
+    import json
+
+    f = _frame()
+    table = A.fit(f)
+    table["held_out_check"] = A.held_out_check(f, f.assign(ratio=1.0, pred_log_ratio=0.0))
+    summary, raw = A.to_file(table)
+    assert summary["file"] == A.FILE and "points" not in summary and summary["held_out_check"] == table["held_out_check"]
+    assert A.from_file(raw) == json.loads(json.dumps(table))
+    assert A.from_file(None) is None and A.from_file(b"not json") is None
+    short = dict(table, points=table["points"][:-1])  # one family name too many
+    assert A.from_file(json.dumps(short).encode()) is None
+    other = dict(table, features=table["features"][::-1])  # a table of other features
+    assert A.from_file(json.dumps(other).encode()) is None

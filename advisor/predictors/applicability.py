@@ -7,8 +7,8 @@ network's graph make-up -- the MAC shares of its op kinds and its size, the ``ad
 features in ``FEATURES`` -- standardised, with its family; ``describe`` finds a new network's ``K``
 nearest training networks and says which families they belong to and how far the nearest is, against
 how far each training network's nearest network of *another* family is (the situation of a family
-held out). The bundle keeps the table as ``manifest["applicability"]``; bundles without it describe
-nothing.
+held out). The bundle keeps the table as its file ``applicability.json`` (sha256-checked like the
+models) and a summary in ``manifest["applicability"]``; bundles without it describe nothing.
 """
 from __future__ import annotations
 
@@ -23,6 +23,32 @@ SHARES = ("share_conv", "share_conv_depthwise", "share_conv_grouped", "share_gem
 LOGS = ("macs_total", "params_total", "n_compute_nodes", "activation_bytes_total")
 FEATURES = SHARES + LOGS
 K = 5
+FILE = "applicability.json"
+SUMMARY = ("features", "k", "other_family_distance", "held_out_check")  # what the manifest repeats
+
+
+def to_file(table: dict) -> tuple[dict, bytes]:
+    """(the manifest's summary, the file's bytes) of a table (``fit``, with ``held_out_check``)."""
+    import json
+
+    return ({"file": FILE, **{k: table[k] for k in SUMMARY if k in table}},
+            json.dumps(table, separators=(",", ":")).encode())
+
+
+def from_file(raw: bytes | None) -> dict | None:
+    """The table in a bundle's ``FILE`` bytes (None without the file, or when it is not one)."""
+    import json
+
+    if raw is None:
+        return None
+    try:
+        table = json.loads(raw)
+        n = len(table["points"])
+        ok = (n == len(table["families"]) and len(table["center"]) == len(table["scale"]) == len(table["features"])
+              and all(len(p) == len(table["features"]) for p in table["points"]) and table["other_family_distance"]["p90"] >= 0)
+    except (ValueError, KeyError, TypeError):
+        return None
+    return table if ok and tuple(table["features"]) == FEATURES else None
 
 
 def _vector(values: dict) -> np.ndarray | None:

@@ -77,11 +77,12 @@ def _restore_nan(meta: dict) -> dict:
 class PredictorBundle:
     """Predictions for one device/runtime. ``manifest`` holds the provenance and held-out figures."""
 
-    def __init__(self, path: Path, manifest: dict, suite: Suite, calibration=None):
+    def __init__(self, path: Path, manifest: dict, suite: Suite, calibration=None, applicability=None):
         self.path = Path(path)
         self.manifest = manifest
         self.suite = suite
         self.calibration = calibration  # advisor.predictors.calibration.Calibration or None
+        self.applicability = applicability  # advisor.predictors.applicability table, or None
         self.conformal = manifest.get("conformal") or {}
 
     @property
@@ -241,7 +242,9 @@ def load_bundle(device: str, runtime: str, bundle_dir: str | Path | None = None)
         raise refusal(path, f"its estimators' parameters in manifest.json are unreadable ({type(exc).__name__}: "
                       f"{exc})", manifest.get("device", device or "DEVICE"),
                       manifest.get("runtime", runtime or "RUNTIME")) from None
-    return PredictorBundle(path, manifest, suite, _calibration(path, files))
+    from advisor.predictors.applicability import FILE, from_file
+
+    return PredictorBundle(path, manifest, suite, _calibration(path, files), from_file(files.get(FILE)))
 
 
 def _calibration(path: Path, files: dict[str, bytes]):

@@ -211,6 +211,8 @@ def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", 
     near = applicability.fit(sel.frame) if not group_by else None
     if near is not None:
         near["held_out_check"] = applicability.held_out_check(sel.frame, df)
+        near, raw = applicability.to_file(near)
+        files = dict(files, **{applicability.FILE: raw})
     data = report["data"]
     manifest = {"bundle_format_version": BUNDLE_FORMAT_VERSION, "feature_schema_version": _schema(),
                 "feature_names": _feature_names(), "device": sel.device, "runtime": sel.runtime,
