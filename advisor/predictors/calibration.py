@@ -235,6 +235,7 @@ def calibrate_bundle(paths, device, runtime, base_dir, out=None, command: str = 
     from pathlib import Path
 
     from advisor.predictors import dataset
+    from advisor.predictors.applicability import FILE as APPLICABILITY_FILE
     from advisor.predictors.bundle import user_bundle_dir, write_bundle
     from advisor.predictors.predictor import clean_json
 
@@ -254,8 +255,6 @@ def calibrate_bundle(paths, device, runtime, base_dir, out=None, command: str = 
                           "calibration_data_hash": dataset.training_data_hash(sel.records),
                           "evaluation": res.report})
     dest = Path(out) if out else user_bundle_dir(sel.device, sel.runtime)
-    from advisor.predictors.applicability import FILE as APPLICABILITY_FILE
-
     files = {n: raw for n, raw in files.items() if n != APPLICABILITY_FILE}
     files = dict(files, **{CALIBRATION_FILE: res.calibration.to_json()})
     write_bundle(dest, clean_json(m), files)
