@@ -105,10 +105,8 @@ def _aliases(node, view) -> list[str]:
 
 
 @functools.lru_cache(maxsize=65536)
-@functools.lru_cache(maxsize=1 << 16)
 def _event_keys(name: str) -> tuple:
-    """The names a profiled node may stand for: without the fusion prefix, then suffix by suffix (cached:
-    the same node names recur in every profile of a network and its variants)."""
+    """The names a profiled node may stand for: without the fusion prefix, then suffix by suffix."""
     key = name
     for pre in _PREFIXES:
         if key.startswith(pre):
@@ -130,6 +128,7 @@ MAC_EVENT_OP = re.compile(r"Conv|Gemm|MatMul|LSTM|GRU|^RNN$|Attention")
 
 @functools.lru_cache(maxsize=4096)
 def _is_mac_event(op: str) -> bool:
+    """Whether a profiled op type is a MAC op (``MAC_EVENT_OP``), matched once per op type."""
     return MAC_EVENT_OP.search(op) is not None
 
 
