@@ -12,6 +12,7 @@ models) and a summary in ``manifest["applicability"]``; bundles without it descr
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
 
@@ -29,16 +30,12 @@ SUMMARY = ("features", "k", "other_family_distance", "held_out_check")  # what t
 
 def to_file(table: dict) -> tuple[dict, bytes]:
     """(the manifest's summary, the file's bytes) of a table (``fit``, with ``held_out_check``)."""
-    import json
-
     return ({"file": FILE, **{k: table[k] for k in SUMMARY if k in table}},
             json.dumps(table, separators=(",", ":")).encode())
 
 
 def from_file(raw: bytes | None) -> dict | None:
     """The table in a bundle's ``FILE`` bytes (None without the file, or when it is not one)."""
-    import json
-
     if raw is None:
         return None
     try:
