@@ -29,9 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from label_noise import prepare, sample_records
-
-TOL = np.log(1.1)
+from label_noise import prepare, sample_records, within
 
 
 def blocks_ratio(run_base, run_variant, block: int, blocks: int, clock=time.perf_counter) -> float:
@@ -67,7 +65,7 @@ def measure(items: list[dict], repeats: int, pairs: int, block: int, blocks: int
 
 
 def _share(a, b) -> float:
-    return float(np.mean(np.abs(np.log(np.asarray(a, float) / np.asarray(b, float))) <= TOL))
+    return float(np.mean(within(a, b)))
 
 
 def report(items: list[dict], got: dict) -> None:

@@ -18,12 +18,6 @@ import sys
 from pathlib import Path
 
 
-def _write(path: Path, records: list[dict]) -> None:
-    from profiling.records import rewrite_records
-
-    rewrite_records(path, records)
-
-
 def _read(path: Path) -> list[dict] | None:
     """A profile-records file (strictly validated), or None after a one-line error on stderr."""
     from profiling.records import RecordError, read_records
@@ -64,6 +58,7 @@ def main() -> int:
     from advisor.modelio import load_model
     from advisor.predictors.kernels import LAYERS_VERSION
     from advisor.predictors.structure import STRUCTURE_VERSION, structure_all
+    from profiling.records import rewrite_records
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path)
@@ -98,7 +93,7 @@ def main() -> int:
                 added += 1
             elif rec["status"] == "ok":
                 missing += 1
-        _write(path, records)
+        rewrite_records(path, records)
         print(f"{path}: {added} record(s) given structure features, {missing} ok record(s) without "
               "(model not found with the same sha256)", file=sys.stderr)
     return 0
