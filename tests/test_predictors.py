@@ -94,6 +94,31 @@ def test_ratio_prior_with_layer_times_round_trips(frame):
     assert not np.allclose(legacy.predict(X), est.predict(X))
 
 
+def test_ratio_members_average_their_own_draws_and_round_trip(frame):
+    """The ratio model's residual is the mean of ``members`` forests, each with its own row and column
+    draw (seed s * members + k); the bundle file holds every member, and a file of one forest (a
+    bundle written before the members) loads as one member."""
+    from advisor.predictors.base import members_from_json
+
+    X, y = _xy(RatioModel(), frame)
+    three = RatioModel(xgb_params=FAST, members=3).fit(X, y)
+    assert three._seeds() == [0, 1, 2] and RatioModel(xgb_params={"random_state": 2}, members=3)._seeds() == [6, 7, 8]
+    assert len(three.boosters_) == 3 and len({b.raw for b in three.boosters_}) == 3
+    prior = three._augment(X)["x_log_prior"].to_numpy()
+    alone = [prior + b.predict(three._augment(X)) for b in three.boosters_]
+    assert np.allclose(three.predict(X), np.mean(alone, axis=0))
+    meta, raw = three.to_bundle()
+    assert len(members_from_json(raw)) == 3 and meta["params"]["members"] == 3
+    assert np.array_equal(RatioModel.from_bundle(meta, raw).predict(X), three.predict(X))
+    one = RatioModel(xgb_params=FAST, members=1).fit(X, y)
+    meta1, raw1 = one.to_bundle()
+    assert raw1 == one.boosters_[0].raw  # XGBoost's own JSON, as bundles before the members wrote it
+    assert three.boosters_[0].raw == raw1  # member 0 of seed 0 is the one-member model's forest
+    old = RatioModel.from_bundle({**meta1, "params": {k: v for k, v in meta1["params"].items() if k != "members"}}, raw1)
+    assert np.array_equal(old.predict(X), one.predict(X))
+    assert not np.allclose(one.predict(X), three.predict(X))
+
+
 def _with_quantities(X, same: np.ndarray, seed: int = 1):
     """``X`` with op-level quantities: the variant's equal to the original's on the ``same`` rows."""
     from advisor.predictors.structure import QUANTITIES
@@ -378,6 +403,38 @@ def test_grouped_cv_never_mixes_families(frame, monkeypatch):
     for key, test in test_of.items():
         assert len(test) == 1 and not test & train_of[key]
     assert set().union(*test_of.values()) == set(frame["family"])
+    assert oof.index.equals(frame.index) and np.isfinite(oof["pred_log_ratio"]).all()
+
+
+def test_grouped_k_folds_hold_out_whole_families_in_balanced_groups(frame, monkeypatch):
+    """``folds=K`` (``advisor train``'s cheaper cross-validation): K folds, each family held out in
+    exactly one and never trained on there, groups of about equal rows; K at least the number of
+    families, or None, is one family a fold; fewer than 2 is refused."""
+    import pandas as pd
+
+    from advisor.predictors import evaluate
+
+    fams = frame["family"].value_counts()
+    assert evaluate.family_folds(frame) == [(f,) for f in sorted(fams.index)]
+    assert evaluate.family_folds(frame, len(fams)) == evaluate.family_folds(frame)
+    with pytest.raises(ValueError, match="at least 2"):
+        evaluate.family_folds(frame, 1)
+    toy = pd.DataFrame({"family": ["a"] * 50 + ["b"] * 40 + ["c"] * 30 + ["d"] * 20 + ["e"] * 10})
+    assert evaluate.family_folds(toy, 2) == [("a", "d", "e"), ("b", "c")]  # 80 and 70 rows
+    groups = evaluate.family_folds(frame, 2)
+    assert len(groups) == 2 and sorted(f for g in groups for f in g) == sorted(fams.index)
+
+    seen = []
+    real_fit = evaluate.fit_suite
+
+    def spy_fit(train, *a, **kw):
+        seen.append(set(train["family"]))
+        return real_fit(train, *a, **kw)
+
+    monkeypatch.setattr(evaluate, "fit_suite", spy_fit)
+    jobs = evaluate.fold_jobs(frame, sorted(set(frame["setting"])), {"mode": "none"}, FAST, folds=2)
+    oof = evaluate.assemble_folds(frame, evaluate.run_jobs(jobs, threads=1))
+    assert [set(fams.index) - s for s in seen] == [set(g) for g in groups]
     assert oof.index.equals(frame.index) and np.isfinite(oof["pred_log_ratio"]).all()
 
 

@@ -53,6 +53,21 @@ def test_bundle_is_json_only_with_manifest(trained):
         assert key in m, key
     assert set(m["libraries"]) >= {"xgboost", "sklearn", "numpy"} and "method" in m["conformal"]
     assert set(m["files"]) == {f for f in files if f != "manifest.json"}
+    protocol = m["evaluation"]["protocol"]  # three families, fewer than TRAIN_FOLDS: one a fold
+    assert protocol["cv"].startswith("leave-one-family-out") and protocol["folds"] == [["conv"], ["mlp"], ["mobile"]]
+
+
+def test_train_folds_group_whole_families(tmp_path):
+    """``folds=2``: the manifest's figures and intervals come from two folds of whole families, and
+    the manifest says so; every family is still scored."""
+    path = tmp_path / "syn.jsonl"
+    recs = make_synthetic_records(families=("conv", "mobile", "mlp"), networks_per_family=3, settings=SETTINGS)
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    m = train_bundle([path], out=tmp_path / "b", command="test", xgb_params={"n_estimators": 10}, folds=2).manifest
+    protocol = m["evaluation"]["protocol"]
+    assert protocol["cv"].startswith("grouped 2-fold") and sorted(map(len, protocol["folds"])) == [1, 2]
+    assert set(m["evaluation"]["per_family_ratio"]) == {"conv", "mobile", "mlp"}
+    assert m["conformal"]["ratio"]["n"] == sum(r["setting"]["name"] != "none" for r in recs)
 
 
 def test_round_trip_predictions_identical(trained):

@@ -18,6 +18,7 @@ from advisor.cli.evaluate_cmd import (
     render_calibration,
     render_report,
 )
+from advisor.predictors import TRAIN_FOLDS
 
 
 @handle_errors
@@ -33,11 +34,14 @@ def train(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = 
           repeat: Annotated[list[Path] | None, typer.Option("--repeat", help="Records re-measuring the same "
                             "record ids in another session: the manifest's noise floor then says how well a "
                             "repeat measurement agrees with the original.")] = None,
+          folds: Annotated[int, typer.Option("--folds", min=0, help="Cross-validation behind the manifest's figures "
+                           f"and the intervals: this many groups of whole families (default {TRAIN_FOLDS}); 0: one "
+                           "family at a time, as advisor evaluate (slower).")] = TRAIN_FOLDS,
           ) -> None:
     """Fit predictors on one device/runtime's profiles, evaluate them by family, and write a JSON bundle.
 
-    Every row of that device/runtime is used; the held-out figures (leave-one-family-out) go into the
-    bundle's manifest.json next to the XGBoost JSON models. With --calibrate-from BUNDLE, a handful of
+    Every row of that device/runtime is used; held-out figures (--folds groups of whole families) go
+    into the bundle's manifest.json next to the XGBoost JSON models, and calibrate its intervals. With --calibrate-from BUNDLE, a handful of
     networks suffice: the base bundle's models are copied and a per-device correction (calibration.json)
     is fitted on top of them; its figures hold each network out in turn.
     """
@@ -51,7 +55,7 @@ def train(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = 
         return
     result = train_bundle(list(profiles) + list(more or []), device, runtime, out, command=command,
                           progress=lambda msg: err.print(f"[dim]{msg}[/dim]"), group_by=group_by,
-                          repeat_paths=repeat)
+                          repeat_paths=repeat, folds=folds or None)
     if json_out:
         from advisor.predictors.predictor import clean_json
 

@@ -6,7 +6,7 @@ Modules (import them directly; nothing heavy is imported here):
 * ``encoding``  compression setting -> one-hot + descriptive numeric columns; the design matrix
 * ``priors``    physically grounded priors (roofline baseline latency, MAC ratio of a setting)
 * ``models``    scikit-learn-style estimators (BaselineLatencyModel, RatioModel, AccuracyDropModel)
-* ``conformal`` leave-one-family-out cross-conformal prediction intervals
+* ``conformal`` cross-conformal prediction intervals from grouped (whole-family) folds
 * ``evaluate``  grouped (leave-one-family-out) evaluation against two simple baselines
 * ``bundle``    JSON-only bundles (XGBoost JSON + manifest.json): save, check, load, predict
 * ``training``  the workflows behind ``advisor train`` and ``advisor evaluate``
@@ -15,6 +15,10 @@ Modules (import them directly; nothing heavy is imported here):
 """
 
 __all__ = ["PredictorBundle", "load_bundle"]
+
+# The folds of ``advisor train`` (groups of whole families): its manifest's figures and its intervals come
+# from them. ``advisor evaluate`` holds out one family at a time.
+TRAIN_FOLDS = 4
 
 
 def __getattr__(name: str):

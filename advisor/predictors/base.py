@@ -132,3 +132,19 @@ def booster_to_json(trees: Trees) -> bytes:
 
 def booster_from_json(raw: bytes) -> Trees:
     return Trees(raw)
+
+
+def members_to_json(raws: list[bytes]) -> bytes:
+    """One file for several forests (a model's members): XGBoost's own JSON of one, or
+    ``{"members": [...]}`` of several (never a pickle)."""
+    return raws[0] if len(raws) == 1 else b'{"members": [' + b", ".join(raws) + b"]}"
+
+
+def members_from_json(raw: bytes) -> list[bytes]:
+    """The members' XGBoost JSON models in a file written by ``members_to_json``."""
+    import json
+
+    doc = json.loads(raw)
+    if not (isinstance(doc, dict) and isinstance(doc.get("members"), list)):
+        return [raw]
+    return [json.dumps(m, separators=(",", ":")).encode() for m in doc["members"]]

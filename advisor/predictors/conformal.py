@@ -1,7 +1,8 @@
 """Prediction intervals by cross-conformal calibration on grouped folds.
 
 Residuals are out-of-fold: each architecture family is predicted by a model fitted without it
-(leave-one-family-out), on the estimator's own scale (log for latency, ratio and power). The
+(``advisor evaluate``: one family a fold; ``advisor train``: a few groups of whole families, the
+manifest's ``evaluation.protocol.cv``), on the estimator's own scale (log for latency, ratio and power). The
 interval of a new prediction ``z`` is ``[z + q_lo, z + q_hi]`` with ``q_lo``/``q_hi`` the
 finite-sample-corrected alpha/2 and 1 - alpha/2 quantiles of the signed residuals. The bundle
 applies them to the model fitted on all rows (the jackknife-style approximation of CV+).
@@ -15,7 +16,8 @@ import math
 import numpy as np
 
 ALPHA_DEFAULT = 0.1  # nominal 90 % intervals
-METHOD = ("cross-conformal, leave-one-family-out out-of-fold signed residuals on the estimator's scale, "
+METHOD = ("cross-conformal, out-of-fold signed residuals (whole families held out: evaluation.protocol.cv) on the "
+          "estimator's scale, "
           "finite-sample quantiles, Mondrian by setting family where data allow; applied to the all-data model")
 
 

@@ -46,13 +46,15 @@ def cross_validate(frame, known_settings: list[str], energy_spec: dict, xgb_para
 
 
 def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: dict | None = None,
-              progress=None, design=None, layers=None, train_of=None) -> list:
-    """One callable per held-out family (each returns that family's out-of-fold predictions), for
+              progress=None, design=None, layers=None, train_of=None, folds: int | None = None) -> list:
+    """One callable per fold (each returns its held-out families' out-of-fold predictions), for
     ``run_jobs``; ``assemble_folds`` puts their results together. ``design``: ``design_matrix`` of
     ``frame`` with ``SettingEncoder(known_settings)`` (computed here when None; every fold slices it).
     ``layers``: ``suite.layer_index(frame)`` (likewise; every fold's layer-time model prices its rows).
     ``train_of``: family -> boolean mask over ``frame``'s rows that the fold may train on, beside the
-    other families (a learning curve trains on fewer; default: all of them).
+    other families (a learning curve trains on fewer; default: all of them). ``folds``: None (or at
+    least the number of families) holds out one family a fold; K holds out ``family_folds``' K groups
+    of whole families (a cheaper evaluation: ``advisor train``'s intervals).
     Raises DataError with fewer than MIN_FAMILIES architecture families."""
     import pandas as pd
 
@@ -65,17 +67,40 @@ def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
         design = design_matrix(frame, SettingEncoder(known_settings))
     if layers is None:
         layers = layer_index(frame)
+    groups = family_folds(frame, folds)
 
-    def fold(i: int, fam: str):
+    def fold(i: int, held: tuple):
         if progress:
-            progress(f"fold {i + 1}/{len(families)}: holding out '{fam}'")
-        rest = frame["family"] != fam
-        train, test = frame[rest & train_of(fam) if train_of else rest], frame[frame["family"] == fam]
-        suite = fit_suite(train, known_settings, energy_spec, xgb_params, design, layers)
+            progress(f"fold {i + 1}/{len(groups)}: holding out {', '.join(repr(f) for f in held)}")
+        out = frame["family"].isin(held)
+        rest = ~out
+        if train_of:
+            for fam in held:
+                rest &= train_of(fam)
+        suite = fit_suite(frame[rest], known_settings, energy_spec, xgb_params, design, layers)
+        train, test = frame[rest], frame[out]
         return pd.concat([predict_frame(suite, test, design, native=True, layers=layers),
                           _baselines(train, test, suite, design)], axis=1)
 
-    return [functools.partial(fold, i, fam) for i, fam in enumerate(families)]
+    return [functools.partial(fold, i, held) for i, held in enumerate(groups)]
+
+
+def family_folds(frame, folds: int | None = None) -> list[tuple]:
+    """The families each fold holds out: one a fold (``folds`` None, or at least the number of
+    families), else ``folds`` groups of whole families with about equal rows (largest family first, each
+    to the group with the fewest rows so far; ties by name), each group's families sorted."""
+    counts = frame["family"].value_counts()
+    families = sorted(counts.index)
+    if folds is None or folds >= len(families):
+        return [(f,) for f in families]
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2 (or None: one family a fold), got {folds}")
+    groups, rows = [[] for _ in range(folds)], [0] * folds
+    for fam in sorted(families, key=lambda f: (-int(counts[f]), f)):
+        k = min(range(folds), key=lambda j: (rows[j], j))
+        groups[k].append(fam)
+        rows[k] += int(counts[fam])
+    return [tuple(sorted(g)) for g in groups]
 
 
 def run_jobs(jobs: list, threads: int = FOLD_THREADS) -> list:

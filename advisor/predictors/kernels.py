@@ -48,6 +48,8 @@ from advisor.predictors.base import (
     booster_to_json,
     check_fitted,
     fit_booster,
+    members_from_json,
+    members_to_json,
 )
 from advisor.predictors.layer_encoding import (
     CATEGORICAL,
@@ -362,7 +364,7 @@ class KernelModel(ParamsMixin):
         return ({"params": self.get_params(), "vocab": self.vocab_, "n_layers": self.n_layers_,
                  "layers_version": LAYERS_VERSION, "target": self.target_,
                  "plain_rows": getattr(self, "plain_rows_", 0)},
-                _members_to_json([booster_to_json(b) for b in self.boosters_]) if self.usable else None)
+                members_to_json([booster_to_json(b) for b in self.boosters_]) if self.usable else None)
 
     @classmethod
     def from_bundle(cls, meta: dict, raw: bytes | None) -> KernelModel:
@@ -373,20 +375,6 @@ class KernelModel(ParamsMixin):
         # bundles before the levels wrote "plain_dqw" (level 1 when true); before that, rows as stored
         est.plain_rows_ = int(meta["plain_rows"]) if "plain_rows" in meta else 1 if meta.get("plain_dqw") else 0
         known = meta.get("layers_version") == LAYERS_VERSION and est.target_ in ("log_us", cls.TARGET)
-        est.boosters_ = [booster_from_json(m) for m in _members_from_json(raw)] if raw is not None and known else []
+        est.boosters_ = [booster_from_json(m) for m in members_from_json(raw)] if raw is not None and known else []
         return est
 
-
-def _members_to_json(raws: list[bytes]) -> bytes:
-    """One file for the members' forests: XGBoost's own JSON of one, or ``{"members": [...]}`` of several."""
-    return raws[0] if len(raws) == 1 else b'{"members": [' + b", ".join(raws) + b"]}"
-
-
-def _members_from_json(raw: bytes) -> list[bytes]:
-    """The members' XGBoost JSON models in a file written by ``_members_to_json``."""
-    import json
-
-    doc = json.loads(raw)
-    if not (isinstance(doc, dict) and isinstance(doc.get("members"), list)):
-        return [raw]
-    return [json.dumps(m, separators=(",", ":")).encode() for m in doc["members"]]

@@ -24,6 +24,8 @@ from advisor.predictors.base import (
     check_columns,
     check_fitted,
     fit_booster,
+    members_from_json,
+    members_to_json,
     restore,
 )
 from advisor.predictors.cost_priors import CostLatencyPrior, CostModelPrior, KernelCostPrior, KernelLatencyPrior
@@ -217,10 +219,15 @@ class RatioModel(_LogScale, ParamsMixin):
     IDENTITY_MAX_BIAS = 0.03
     IDENTITY_MAX_SPREAD = 0.05
 
-    def __init__(self, prior: str = "amdahl", min_rows: int = 30, xgb_params: dict | None = None):
+    # Members: forests fitted on the same residual with their own row and column draws, averaged.
+    MEMBERS = 1
+
+    def __init__(self, prior: str = "amdahl", min_rows: int = 30, xgb_params: dict | None = None,
+                 members: int | None = None):
         self.prior = prior
         self.min_rows = min_rows
         self.xgb_params = xgb_params
+        self.members = members  # None: the class's MEMBERS
 
     def fit(self, X, y, sample_weight=None):
         """``y``: positive ratios (or, for PowerModel, mean power in mW), one per row of ``X``."""
@@ -237,12 +244,21 @@ class RatioModel(_LogScale, ParamsMixin):
         self.kern_weight_ = KERN_WEIGHT
         self.identity_ = self._identity(z[keep], identical_compute(X)[keep]) if self.IDENTITY else None
         self.fallback_ = float(np.median(z[keep])) if keep.any() else 0.0
-        self.booster_ = None
+        self.boosters_ = []
         if keep.sum() >= self.min_rows:
             Xa = self._augment(X[keep])
-            self.booster_ = fit_booster(Xa, z[keep] - Xa["x_log_prior"].to_numpy(),
-                                        {**self.XGB_OVERRIDES, **(self.xgb_params or {})}, w)
+            params = {**self.XGB_OVERRIDES, **(self.xgb_params or {})}
+            self.boosters_ = [fit_booster(Xa, z[keep] - Xa["x_log_prior"].to_numpy(), {**params, "random_state": seed}, w)
+                              for seed in self._seeds()]
         return self
+
+    def _seeds(self) -> list[int]:
+        """Each member's tree seed (its row and column sampling): member k of a model seeded s
+        (``xgb_params["random_state"]``, default 0) draws with s * members + k, so that models of
+        different seeds share no member (member 0 of seed 0 is the one forest of a one-member model)."""
+        n = max(int(self.MEMBERS if self.members is None else self.members), 1)
+        base = int((self.xgb_params or {}).get("random_state", 0))
+        return [base * n + k for k in range(n)]
 
     def _identity(self, z: np.ndarray, same: np.ndarray) -> float | None:
         """The log ratio of the identical-compute rows when they show no effect (see ``IDENTITY``)."""
@@ -280,8 +296,8 @@ class RatioModel(_LogScale, ParamsMixin):
         check_columns(X, self.feature_names_in_)
         Xa = self._augment(X)
         out = Xa["x_log_prior"].to_numpy(float)
-        if self.booster_ is not None:
-            out = out + booster_predict(self.booster_, Xa, native)
+        if self.boosters_:  # the members' mean residual
+            out = out + np.mean([booster_predict(b, Xa, native) for b in self.boosters_], axis=0)
         identity = getattr(self, "identity_", None)
         return out if identity is None else np.where(identical_compute(X), identity, out)
 
@@ -292,7 +308,7 @@ class RatioModel(_LogScale, ParamsMixin):
                 "cost_model": self.cost_.constants() if self.cost_ is not None else None,
                 "kernel_cost_model": self.kcost_.constants() if self.kcost_ is not None else None,
                 "kern_weight": self.kern_weight_, "identity_log_ratio": getattr(self, "identity_", None)}
-        return meta, booster_to_json(self.booster_) if self.booster_ is not None else None
+        return meta, members_to_json([booster_to_json(b) for b in self.boosters_]) if self.boosters_ else None
 
     @classmethod
     def from_bundle(cls, meta: dict, raw: bytes | None):
@@ -311,7 +327,8 @@ class RatioModel(_LogScale, ParamsMixin):
         est.kern_weight_ = float(meta.get("kern_weight", 0.5))
         identity = meta.get("identity_log_ratio")  # bundles before it: the trees predict every row
         est.identity_ = float(identity) if identity is not None else None
-        est.booster_ = booster_from_json(raw) if raw is not None else None
+        # one forest (bundles before the members, and one-member models) or several (``members_to_json``)
+        est.boosters_ = [booster_from_json(m) for m in members_from_json(raw)] if raw is not None else []
         return est
 
 
@@ -319,6 +336,7 @@ class PowerModel(RatioModel):
     """log(mean power in mW = energy_mj / latency_ms * 1000) for devices with measured energy."""
 
     XGB_OVERRIDES = {}
+    MEMBERS = 1
     IDENTITY = False  # an absolute quantity, not one relative to the original
 
     def __init__(self, prior: str = "none", min_rows: int = 30, xgb_params: dict | None = None):

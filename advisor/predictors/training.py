@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from advisor.errors import DataError
-from advisor.predictors import applicability, dataset
+from advisor.predictors import TRAIN_FOLDS, applicability, dataset
 from advisor.predictors.base import seed_params
 from advisor.predictors.bundle import BUNDLE_FORMAT_VERSION, library_versions, user_bundle_dir, write_bundle
 from advisor.predictors.conformal import ALPHA_DEFAULT, METHOD, fit_quantiles
 from advisor.predictors.encoding import SettingEncoder, design_matrix
 from advisor.predictors.evaluate import (
     assemble_folds,
+    family_folds,
     fold_jobs,
     noise_floor,
     per_family,
@@ -126,15 +127,16 @@ def evaluate_selection(sel: Selection, repeats: list | None = None, xgb_params=N
     return _evaluate(sel, repeats, xgb_params, progress, fit_all=False)[:2]
 
 
-def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
+def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool, folds: int | None = None):
     """(report, out-of-fold frame, suite fitted on all rows or None, the measured-ratio update table
     ``network_update.fit_network_update``): the folds and, with ``fit_all``, the final fit run as jobs
-    of one thread pool (``evaluate.run_jobs``)."""
+    of one thread pool (``evaluate.run_jobs``). ``folds``: see ``evaluate.fold_jobs`` (None: one family
+    a fold)."""
     spec = energy_spec_of(sel.records, sel.frame)
     names = known_settings(sel.frame)
     design = design_matrix(sel.frame, SettingEncoder(names))  # row-wise: computed once for every fold
     layers = layer_index(sel.frame)  # likewise: every distinct layer row, encoded once
-    jobs = fold_jobs(sel.frame, names, spec, xgb_params, progress, design, layers)
+    jobs = fold_jobs(sel.frame, names, spec, xgb_params, progress, design, layers, folds=folds)
     if fit_all:  # the largest job first, so that it does not run alone at the end
         if progress:
             progress("fitting on all rows, beside the folds")
@@ -143,10 +145,16 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool):
     suite = results.pop(0) if fit_all else None
     df = sel.frame.join(assemble_folds(sel.frame, results))
     reps = dataset.repeat_differences(sel.all_records, repeats)
-    cv = "leave-one-family-out (architecture families; never random rows)" if not sel.group_by else \
-        f"leave-one-group-out, groups = record field '{sel.group_by}' (never random rows)"
+    held = family_folds(sel.frame, folds)
+    unit = f"record field '{sel.group_by}'" if sel.group_by else "architecture families"
+    cv = (f"leave-one-group-out, groups = {unit} (never random rows)" if all(len(h) == 1 for h in held) else
+          f"grouped {len(held)}-fold: each fold holds out about 1/{len(held)} of the {unit}, whole (never random "
+          "rows); 'advisor evaluate' holds out one at a time")
+    if not sel.group_by and cv.startswith("leave-one-group-out"):
+        cv = "leave-one-family-out (architecture families; never random rows)"
     report = {"data": _data_summary(sel), "protocol": {
-        "cv": cv, "held_out": sel.group_by or "family", "nominal_coverage": 1 - ALPHA_DEFAULT,
+        "cv": cv, "held_out": sel.group_by or "family", "folds": [list(h) for h in held],
+        "nominal_coverage": 1 - ALPHA_DEFAULT,
         "intervals": "calibrated on the out-of-fold residuals of the other families only"},
         "targets": summarize(df, ALPHA_DEFAULT), "per_family_ratio": per_family(df),
         "per_setting_ratio": per_setting(df),
@@ -198,13 +206,16 @@ def conformal_quantiles(df) -> dict:
 
 
 def train_bundle(paths, device=None, runtime=None, out=None, command: str = "", xgb_params=None,
-                 progress=None, group_by: str | None = None, repeat_paths=None) -> TrainResult:
+                 progress=None, group_by: str | None = None, repeat_paths=None,
+                 folds: int | None = TRAIN_FOLDS) -> TrainResult:
     """Evaluate (grouped CV), fit on all rows, and write the bundle to ``out`` (default: user folder).
-    ``repeat_paths``: records re-measuring the same ids, for the noise floor in the manifest."""
+    ``repeat_paths``: records re-measuring the same ids, for the noise floor in the manifest. ``folds``:
+    the cross-validation behind the manifest's figures and the intervals (``TRAIN_FOLDS``; None: one
+    family a fold, as ``advisor evaluate``)."""
     t0 = time.perf_counter()
     sel = select(paths, device, runtime, group_by)
     repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
-    report, df, suite, update = _evaluate(sel, repeats, xgb_params, progress, fit_all=True)
+    report, df, suite, update = _evaluate(sel, repeats, xgb_params, progress, fit_all=True, folds=folds)
     spec = report["energy"]
     targets, files = suite_files(suite)
     # which training networks a new one resembles, by architecture family (not by another grouping's values)
