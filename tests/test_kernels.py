@@ -146,7 +146,8 @@ def test_layer_time_scales_with_macs_beyond_the_training_range():
 
 def test_layer_sample_draws_every_family_alike():
     """Past ``max_layers``, a family with few layers is sampled as much as one with many: here a small
-    family of integer layers 3x as fast keeps its price (a uniform sample would hardly see it)."""
+    family of integer layers 3x as fast keeps its price (a uniform sample would hardly see it). One
+    member: a property of each member's sample (many members' samples together see more of it)."""
     rng = np.random.default_rng(3)
     big_rows, big_us = _rows(3000, rng)
     big = [(r, u) for r, u in zip(big_rows, big_us, strict=True) if r[0] == "mac_gemm"]
@@ -155,11 +156,11 @@ def test_layer_sample_draws_every_family_alike():
     rows = [r for r, _ in big + small]
     us = [u for _, u in big + small]
     groups = ["wide"] * len(big) + ["narrow"] * len(small)
-    model = KernelModel(min_layers=50, max_layers=120).fit(rows, us, groups)
+    model = KernelModel(min_layers=50, max_layers=120, members=1).fit(rows, us, groups)
     assert model.n_layers_ == 120
     one = [["mac_int_conv", "Conv", "int", "conv", 1.0, 1.0, 1e6, 32.0, 32.0, 64.0, 9.0]]
     assert model.total_us(one) == pytest.approx(1e6 / 3e3, rel=0.25)
-    uniform = KernelModel(min_layers=50, max_layers=120).fit(rows, us)  # ~7 narrow layers in the sample
+    uniform = KernelModel(min_layers=50, max_layers=120, members=1).fit(rows, us)  # ~7 narrow layers in the sample
     assert uniform.total_us(one) > 1.5 * model.total_us(one)
 
 

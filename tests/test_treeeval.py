@@ -22,6 +22,9 @@ def test_matches_xgboost(depth, rounds):
     # bit for bit: float32 sums of the leaves in tree order, as xgboost's CPU predictor adds them
     np.testing.assert_array_equal(forest.predict(Xt), booster.predict(xgb.DMatrix(Xt)))
     np.testing.assert_array_equal(forest.predict(Xt), booster.inplace_predict(Xt))
+    forest.CHUNK_PAIRS = rounds * 7  # rows walked 7 at a time: the same numbers
+    np.testing.assert_array_equal(forest.predict(Xt), booster.inplace_predict(Xt))
+    assert forest.predict(Xt[:0]).shape == (0,)
 
 
 def test_rejects_other_objectives():

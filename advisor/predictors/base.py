@@ -80,15 +80,28 @@ class Trees:
     evaluator ``advisor.predictors.treeeval`` -- so loading a bundle and predicting never import
     xgboost, and a model predicts identically before and after a save/load round trip."""
 
-    def __init__(self, raw: bytes, booster=None):
+    def __init__(self, raw: bytes | None, booster=None, doc: dict | None = None):
         """``booster``: the xgboost Booster ``raw`` was saved from, when fitted in this process (kept for
-        ``predict(native=True)``, which otherwise loads one from ``raw``)."""
+        ``predict(native=True)``, which otherwise loads one from ``raw``). ``doc``: the model already
+        parsed (``forests_from_json``: a file of several members is parsed once); ``raw`` may then be
+        None, and is written from it when asked for."""
         from advisor.predictors.treeeval import JsonForest
 
-        self.raw = bytes(raw)
-        self.forest = JsonForest(self.raw)
+        self._raw = None if raw is None else bytes(raw)
+        self._doc = doc if self._raw is None else None
+        self.forest = JsonForest(doc if doc is not None else self._raw)
         self.feature_names = list(self.forest.feature_names)
         self._booster = booster
+
+    @property
+    def raw(self) -> bytes:
+        """XGBoost's own JSON of the forest."""
+        if self._raw is None:
+            import json
+
+            self._raw = json.dumps(self._doc, separators=(",", ":")).encode()
+            self._doc = None
+        return self._raw
 
     def predict(self, X, native: bool = False) -> np.ndarray:
         """Predictions for the rows of frame ``X`` (columns in the forest's order). ``native``: by
@@ -142,9 +155,15 @@ def members_to_json(raws: list[bytes]) -> bytes:
 
 def members_from_json(raw: bytes) -> list[bytes]:
     """The members' XGBoost JSON models in a file written by ``members_to_json``."""
+    return [trees.raw for trees in forests_from_json(raw)]
+
+
+def forests_from_json(raw: bytes) -> list[Trees]:
+    """The members' forests in a file written by ``members_to_json``, the file parsed once (a bundle
+    loads in every ``advisor recommend``)."""
     import json
 
     doc = json.loads(raw)
     if not (isinstance(doc, dict) and isinstance(doc.get("members"), list)):
-        return [raw]
-    return [json.dumps(m, separators=(",", ":")).encode() for m in doc["members"]]
+        return [Trees(raw, doc=doc)]
+    return [Trees(None, doc=m) for m in doc["members"]]

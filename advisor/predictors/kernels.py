@@ -26,7 +26,9 @@ The pieces:
 - ``KernelModel``: layer time (us) from the layer row (XGBoost on log time per MAC, one thread; at
   most ``max_layers`` sampled layers, so training stays fast; the mean of ``members`` forests, each on
   its own seeded sample: bagged, the held-out ratio's five-seed mean rose from 79.3% within +-10% with
-  one forest to 80.1% with three and 80.3% with five), and ``log_ratio(layers0, layers1)`` = log(sum of
+  one forest to 80.1% with three and 80.3% with five; on the re-measured labels, under the ratio
+  model's five depth-6 members, ten forests instead of five took the ratio from 84.2% to 84.4%, and
+  one ratio forest's five-seed mean from 83.9% to 84.1%), and ``log_ratio(layers0, layers1)`` = log(sum of
   predicted times of the variant's layers / the original's); ``log_ratios`` / ``totals`` batch many tables.
   Profiled node times are slower than unprofiled ones and drift between sessions: they price layers
   against each other, which is what a ratio needs.
@@ -43,12 +45,11 @@ import numpy as np
 
 from advisor.predictors.base import (
     ParamsMixin,
-    booster_from_json,
     booster_predict,
     booster_to_json,
     check_fitted,
     fit_booster,
-    members_from_json,
+    forests_from_json,
     members_to_json,
 )
 from advisor.predictors.layer_encoding import (
@@ -218,7 +219,7 @@ class KernelModel(ParamsMixin):
     scale = "log_us"
     TARGET = "log_us_per_mac"
     # Each member's forest: 60 rounds at 0.25 on 64 histogram bins (100 rounds at 0.15 on 256 took 0.59 s
-    # a fold's fit, 100 on 64 bins 0.34 s at the same held-out figures). Five members: training 52 s.
+    # a fold's fit, 100 on 64 bins 0.34 s at the same held-out figures). Ten members (``members``).
     TREES = {"max_depth": 6, "n_estimators": 60, "learning_rate": 0.25, "max_bin": 64}
 
     # onnxruntime's profiler adds its own cost to every node it times: no node profiles under 2 us here,
@@ -233,7 +234,7 @@ class KernelModel(ParamsMixin):
     PROFILER_FLOOR = 0.1
 
     def __init__(self, min_layers: int = 200, max_layers: int = 20000, xgb_params: dict | None = None,
-                 members: int = 5, profiler_node_us: float = PROFILER_NODE_US):
+                 members: int = 10, profiler_node_us: float = PROFILER_NODE_US):
         self.min_layers = min_layers
         self.max_layers = max_layers  # a seeded sample of at most this many layers is fitted (training time)
         self.xgb_params = xgb_params
@@ -375,6 +376,6 @@ class KernelModel(ParamsMixin):
         # bundles before the levels wrote "plain_dqw" (level 1 when true); before that, rows as stored
         est.plain_rows_ = int(meta["plain_rows"]) if "plain_rows" in meta else 1 if meta.get("plain_dqw") else 0
         known = meta.get("layers_version") == LAYERS_VERSION and est.target_ in ("log_us", cls.TARGET)
-        est.boosters_ = [booster_from_json(m) for m in members_from_json(raw)] if raw is not None and known else []
+        est.boosters_ = forests_from_json(raw) if raw is not None and known else []
         return est
 
