@@ -77,8 +77,8 @@ def fold_jobs(frame, known_settings: list[str], energy_spec: dict, xgb_params: d
         if train_of:
             for fam in held:
                 rest &= train_of(fam)
-        suite = fit_suite(frame[rest], known_settings, energy_spec, xgb_params, design, layers)
         train, test = frame[rest], frame[out]
+        suite = fit_suite(train, known_settings, energy_spec, xgb_params, design, layers)
         return pd.concat([predict_frame(suite, test, design, native=True, layers=layers),
                           _baselines(train, test, suite, design)], axis=1)
 

@@ -146,14 +146,8 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool, fold
     df = sel.frame.join(assemble_folds(sel.frame, results))
     reps = dataset.repeat_differences(sel.all_records, repeats)
     held = family_folds(sel.frame, folds)
-    unit = f"record field '{sel.group_by}'" if sel.group_by else "architecture families"
-    cv = (f"leave-one-group-out, groups = {unit} (never random rows)" if all(len(h) == 1 for h in held) else
-          f"grouped {len(held)}-fold: each fold holds out about 1/{len(held)} of the {unit}, whole (never random "
-          "rows); 'advisor evaluate' holds out one at a time")
-    if not sel.group_by and cv.startswith("leave-one-group-out"):
-        cv = "leave-one-family-out (architecture families; never random rows)"
     report = {"data": _data_summary(sel), "protocol": {
-        "cv": cv, "held_out": sel.group_by or "family", "folds": [list(h) for h in held],
+        "cv": _cv_text(held, sel.group_by), "held_out": sel.group_by or "family", "folds": [list(h) for h in held],
         "nominal_coverage": 1 - ALPHA_DEFAULT,
         "intervals": "calibrated on the out-of-fold residuals of the other families only"},
         "targets": summarize(df, ALPHA_DEFAULT), "per_family_ratio": per_family(df),
@@ -163,6 +157,16 @@ def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool, fold
     report["measured_update"] = {k: update[k] for k in ("method", "min_networks", "summary", "best_pairs", "joint")
                                  if k in update}
     return report, df, suite, update
+
+
+def _cv_text(held: list[tuple], group_by: str | None) -> str:
+    """What the folds ``held`` (``evaluate.family_folds``) hold out, for the report."""
+    if all(len(h) == 1 for h in held):
+        return (f"leave-one-group-out, groups = record field '{group_by}' (never random rows)" if group_by else
+                "leave-one-family-out (architecture families; never random rows)")
+    unit = f"values of record field '{group_by}'" if group_by else "architecture families"
+    return (f"grouped {len(held)}-fold: each fold holds out about 1/{len(held)} of the {unit}, whole (never random "
+            "rows); 'advisor evaluate' holds out one at a time")
 
 
 def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progress=None, seed: int = 0) -> dict:
