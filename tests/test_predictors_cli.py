@@ -60,6 +60,17 @@ def test_train_then_evaluate(profiles, tmp_path):
     assert "Latency ratio by setting" in res.stdout and "int8-static-pc" in res.stdout
 
 
+def test_train_folds_one_or_negative_is_a_usage_error(profiles, tmp_path):
+    """``--folds 1`` cannot hold anything out, and a negative count is no count: exit 2, one line, before
+    any fitting and without writing a bundle."""
+    for value in ("1", "-2"):
+        res = runner.invoke(app, ["train", "--profiles", str(profiles[0]), str(profiles[1]), "--out",
+                                  str(tmp_path / "b"), "--folds", value])
+        err = res.stderr.strip()
+        assert res.exit_code == 2 and err.startswith("error:") and "\n" not in err and "--folds" in err, err
+        assert "holding out" not in res.stderr and not (tmp_path / "b").exists()
+
+
 def test_unknown_device_lists_pairs(profiles):
     res = runner.invoke(app, ["evaluate", "--profiles", str(profiles[0]), "--device", "jetson-nano"])
     _one_line_error(res, "jetson-nano", "synthetic/onnxruntime-cpu")

@@ -41,12 +41,17 @@ def train(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = 
     """Fit predictors on one device/runtime's profiles, evaluate them by family, and write a JSON bundle.
 
     Every row of that device/runtime is used; held-out figures (--folds groups of whole families) go
-    into the bundle's manifest.json next to the XGBoost JSON models, and calibrate its intervals. With --calibrate-from BUNDLE, a handful of
-    networks suffice: the base bundle's models are copied and a per-device correction (calibration.json)
-    is fitted on top of them; its figures hold each network out in turn.
+    into the bundle's manifest.json next to the XGBoost JSON models, and calibrate its intervals. With
+    --calibrate-from BUNDLE, a handful of networks suffice: the base bundle's models are copied and a
+    per-device correction (calibration.json) is fitted on top of them; its figures hold each network out
+    in turn.
     """
     from advisor.predictors.training import train_bundle
 
+    if folds == 1:
+        from advisor.errors import UsageError
+
+        raise UsageError("--folds must be 0 (one family a fold) or at least 2, got 1.")
     err = stderr_console()
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else \
         "advisor train"
