@@ -60,15 +60,27 @@ def test_train_then_evaluate(profiles, tmp_path):
     assert "Latency ratio by setting" in res.stdout and "int8-static-pc" in res.stdout
 
 
-def test_train_folds_one_or_negative_is_a_usage_error(profiles, tmp_path):
+def test_folds_one_or_negative_is_a_usage_error(profiles, tmp_path):
     """``--folds 1`` cannot hold anything out, and a negative count is no count: exit 2, one line, before
-    any fitting and without writing a bundle."""
-    for value in ("1", "-2"):
-        res = runner.invoke(app, ["train", "--profiles", str(profiles[0]), str(profiles[1]), "--out",
-                                  str(tmp_path / "b"), "--folds", value])
-        err = res.stderr.strip()
-        assert res.exit_code == 2 and err.startswith("error:") and "\n" not in err and "--folds" in err, err
-        assert "holding out" not in res.stderr and not (tmp_path / "b").exists()
+    any fitting and without writing a bundle or a report."""
+    for cmd, out in (("train", "--out"), ("evaluate", "--report")):
+        for value in ("1", "-2"):
+            res = runner.invoke(app, [cmd, "--profiles", str(profiles[0]), str(profiles[1]), out,
+                                      str(tmp_path / "b"), "--folds", value])
+            err = res.stderr.strip()
+            assert res.exit_code == 2 and err.startswith("error:") and "\n" not in err and "--folds" in err, err
+            assert "holding out" not in res.stderr and not (tmp_path / "b").exists()
+
+
+def test_evaluate_folds_groups_families_and_says_so(profiles):
+    """``advisor evaluate --folds 2``: two folds of whole families (as ``advisor train``'s manifest has
+    them), every family still scored; the default holds out one family a fold."""
+    args = ["evaluate", "--profiles", str(profiles[0]), str(profiles[1]), "--json"]
+    two = json.loads(runner.invoke(app, [*args, "--folds", "2"]).stdout)
+    assert two["protocol"]["cv"].startswith("grouped 2-fold") and len(two["protocol"]["folds"]) == 2
+    assert set(two["per_family_ratio"]) == {"conv", "mlp", "rnn"}
+    one = json.loads(runner.invoke(app, args).stdout)
+    assert one["protocol"]["folds"] == [["conv"], ["mlp"], ["rnn"]]
 
 
 def test_unknown_device_lists_pairs(profiles):

@@ -17,6 +17,17 @@ RuntimeOpt = Annotated[str | None, typer.Option(help="Runtime name in the record
 CalibrateOpt = Annotated[Path | None, typer.Option("--calibrate-from", help="Base bundle folder (e.g. "
                          "trained_predictors/jetson-tx2/tensorflow) to calibrate with these few networks' profiles "
                          "instead of training from scratch; device/runtime may differ from the profiles'.")]
+FoldsOpt = Annotated[int, typer.Option("--folds", min=0, help="Cross-validation folds: this many groups of whole "
+                     "families, about equal in rows (faster); 0: one family a fold.")]
+
+
+def check_folds(folds: int) -> int | None:
+    """``--folds`` as the workflows take it (None: one family a fold); 1 is a usage error."""
+    from advisor.errors import UsageError
+
+    if folds == 1:
+        raise UsageError("--folds must be 0 (one family a fold) or at least 2, got 1.")
+    return folds or None
 
 
 @handle_errors
@@ -30,8 +41,10 @@ def evaluate(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt
                              "row and column sampling, the layer-time model's sample of layers). 0, the default, "
                              "is the seed bundles are trained with; other seeds show how far the figures move "
                              "with the draw alone.")] = 0,
+             folds: FoldsOpt = 0,
              ) -> None:
-    """Leave-one-family-out figures of the predictors against two baselines (MACs, per-setting median).
+    """Leave-one-family-out figures of the predictors against two baselines (MACs, per-setting median)
+    (--folds N: N groups of whole families instead, as advisor train's manifest has them).
 
     With --calibrate-from BUNDLE: the base bundle's errors on these profiles before and after a few-shot
     calibration, each network held out in turn (the correction fitted on the other networks).
@@ -43,6 +56,7 @@ def evaluate(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt
         raise UsageError(f"--seed must be a non-negative integer, got {seed}.")
     if seed and calibrate_from is not None:
         raise UsageError("--seed applies to the fitting from scratch; a calibration (--calibrate-from) draws nothing.")
+    folds_or_none = check_folds(folds)
     if report is not None and not report.parent.is_dir():  # before minutes of fitting, not after
         raise OutputError(f"Cannot write the report to '{report}': folder '{report.parent}' does not exist.")
     err = stderr_console()
@@ -55,7 +69,7 @@ def evaluate(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt
         print_json(_clean(result)) if json_out else render_calibration(result)
         return
     result = evaluate_profiles(list(profiles) + list(more or []), device, runtime, repeat,
-                               progress=lambda msg: err.print(f"[dim]{msg}[/dim]"), seed=seed)
+                               progress=lambda msg: err.print(f"[dim]{msg}[/dim]"), seed=seed, folds=folds_or_none)
     if report is not None:
         write_report(report, result)
     if json_out:

@@ -12,9 +12,11 @@ from advisor.cli.common import handle_errors, print_json, stderr_console, stdout
 from advisor.cli.evaluate_cmd import (
     CalibrateOpt,
     DeviceOpt,
+    FoldsOpt,
     MoreProfiles,
     ProfilesOpt,
     RuntimeOpt,
+    check_folds,
     render_calibration,
     render_report,
 )
@@ -34,24 +36,20 @@ def train(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = 
           repeat: Annotated[list[Path] | None, typer.Option("--repeat", help="Records re-measuring the same "
                             "record ids in another session: the manifest's noise floor then says how well a "
                             "repeat measurement agrees with the original.")] = None,
-          folds: Annotated[int, typer.Option("--folds", min=0, help="Cross-validation behind the manifest's figures "
-                           f"and the intervals: this many groups of whole families (default {TRAIN_FOLDS}); 0: one "
-                           "family at a time, as advisor evaluate (slower).")] = TRAIN_FOLDS,
+          folds: FoldsOpt = TRAIN_FOLDS,
           ) -> None:
     """Fit predictors on one device/runtime's profiles, evaluate them by family, and write a JSON bundle.
 
-    Every row of that device/runtime is used; held-out figures (--folds groups of whole families) go
-    into the bundle's manifest.json next to the XGBoost JSON models, and calibrate its intervals. With
+    Every row of that device/runtime is used; held-out figures (--folds groups of whole families; the
+    manifest says which) go into the bundle's manifest.json next to the XGBoost JSON models, and
+    calibrate its intervals. With
     --calibrate-from BUNDLE, a handful of networks suffice: the base bundle's models are copied and a
     per-device correction (calibration.json) is fitted on top of them; its figures hold each network out
     in turn.
     """
     from advisor.predictors.training import train_bundle
 
-    if folds == 1:
-        from advisor.errors import UsageError
-
-        raise UsageError("--folds must be 0 (one family a fold) or at least 2, got 1.")
+    folds_or_none = check_folds(folds)
     err = stderr_console()
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else \
         "advisor train"
@@ -60,7 +58,7 @@ def train(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = 
         return
     result = train_bundle(list(profiles) + list(more or []), device, runtime, out, command=command,
                           progress=lambda msg: err.print(f"[dim]{msg}[/dim]"), group_by=group_by,
-                          repeat_paths=repeat, folds=folds or None)
+                          repeat_paths=repeat, folds=folds_or_none)
     if json_out:
         from advisor.predictors.predictor import clean_json
 

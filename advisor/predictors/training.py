@@ -122,9 +122,10 @@ def known_settings(frame) -> list[str]:
     return [n for n in registered if n in seen] + sorted(seen - set(registered))
 
 
-def evaluate_selection(sel: Selection, repeats: list | None = None, xgb_params=None, progress=None):
-    """(report dict, out-of-fold frame) for a selection."""
-    return _evaluate(sel, repeats, xgb_params, progress, fit_all=False)[:2]
+def evaluate_selection(sel: Selection, repeats: list | None = None, xgb_params=None, progress=None,
+                       folds: int | None = None):
+    """(report dict, out-of-fold frame) for a selection (``folds``: see ``evaluate.fold_jobs``)."""
+    return _evaluate(sel, repeats, xgb_params, progress, fit_all=False, folds=folds)[:2]
 
 
 def _evaluate(sel: Selection, repeats, xgb_params, progress, fit_all: bool, folds: int | None = None):
@@ -169,7 +170,8 @@ def _cv_text(held: list[tuple], group_by: str | None) -> str:
             "rows); 'advisor evaluate' holds out one at a time")
 
 
-def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progress=None, seed: int = 0) -> dict:
+def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progress=None, seed: int = 0,
+                      folds: int | None = None) -> dict:
     """Leave-one-family-out figures for the profiles' device/runtime (see ``evaluate``). ``seed``: of
     every random draw of the fitting (XGBoost's row and column sampling, the layer-time model's sample
     of layers); 0 is the seed bundles are trained with. The report records it (``seed``)."""
@@ -177,7 +179,7 @@ def evaluate_profiles(paths, device=None, runtime=None, repeat_paths=None, progr
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     sel = select(paths, device, runtime)
     repeats = dataset.load_profiles(repeat_paths) if repeat_paths else None
-    report = evaluate_selection(sel, repeats, xgb_params=seed_params(seed), progress=progress)[0]
+    report = evaluate_selection(sel, repeats, xgb_params=seed_params(seed), progress=progress, folds=folds)[0]
     report["seed"] = seed
     return report
 
