@@ -70,6 +70,8 @@ def test_folds_one_or_negative_is_a_usage_error(profiles, tmp_path):
             err = res.stderr.strip()
             assert res.exit_code == 2 and err.startswith("error:") and "\n" not in err and "--folds" in err, err
             assert "holding out" not in res.stderr and not (tmp_path / "b").exists()
+    res = runner.invoke(app, ["train", "--profiles", str(profiles[0]), "--calibrate-from", str(tmp_path), "--folds", "0"])
+    assert res.exit_code == 2 and "--calibrate-from" in res.stderr and "\n" not in res.stderr.strip(), res.stderr
 
 
 def test_evaluate_folds_groups_families_and_says_so(profiles):

@@ -42,14 +42,18 @@ def train(profiles: ProfilesOpt, more: MoreProfiles = None, device: DeviceOpt = 
 
     Every row of that device/runtime is used; held-out figures (--folds groups of whole families; the
     manifest says which) go into the bundle's manifest.json next to the XGBoost JSON models, and
-    calibrate its intervals. With
-    --calibrate-from BUNDLE, a handful of networks suffice: the base bundle's models are copied and a
-    per-device correction (calibration.json) is fitted on top of them; its figures hold each network out
-    in turn.
+    calibrate its intervals. With --calibrate-from BUNDLE, a handful of networks suffice: the base
+    bundle's models are copied and a per-device correction (calibration.json) is fitted on top of them;
+    its figures hold each network out in turn.
     """
     from advisor.predictors.training import train_bundle
 
     folds_or_none = check_folds(folds)
+    if calibrate_from is not None and folds != TRAIN_FOLDS:
+        from advisor.errors import UsageError
+
+        raise UsageError("--folds applies to training from scratch; a calibration (--calibrate-from) holds each "
+                         "network out in turn.")
     err = stderr_console()
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else \
         "advisor train"
