@@ -213,7 +213,7 @@ def test_members_draw_their_own_layers_and_average_their_times():
     """The layer-time model is a mean of ``members`` forests, each fitted on its own seeded sample of
     layers with its own tree seed (bagging: the evaluation's spread over seeds came mostly from this
     model's sample); seeds of different models share no member's draw; the file holds every member."""
-    from advisor.predictors.base import members_from_json
+    from advisor.predictors.base import forests_from_json
     from advisor.predictors.layer_encoding import LayerIndex as Index
 
     rng = np.random.default_rng(7)
@@ -227,11 +227,11 @@ def test_members_draw_their_own_layers_and_average_their_times():
         m.__dict__.update(model.__dict__, boosters_=[model.boosters_[k]], members=1)
     assert np.allclose(model.row_times(index), np.mean([m.row_times(index) for m in solo], axis=0))
     meta, raw = model.to_bundle()
-    assert len(members_from_json(raw)) == 3
+    assert len(forests_from_json(raw)) == 3
     back = KernelModel.from_bundle(meta, raw)
     assert np.array_equal(back.row_times(index), model.row_times(index))
     one = KernelModel(max_layers=500, members=1).fit(rows, us)  # one member: XGBoost's own JSON, as before
-    assert members_from_json(one.to_bundle()[1]) == [one.boosters_[0].raw]
+    assert [t.raw for t in forests_from_json(one.to_bundle()[1])] == [one.boosters_[0].raw]
 
 
 def test_layer_times_are_fitted_without_the_profilers_cost_per_node():

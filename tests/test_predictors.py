@@ -98,7 +98,7 @@ def test_ratio_members_average_their_own_draws_and_round_trip(frame):
     """The ratio model's residual is the mean of ``members`` forests, each with its own row and column
     draw (seed s * members + k); the bundle file holds every member, and a file of one forest (a
     bundle written before the members) loads as one member."""
-    from advisor.predictors.base import members_from_json
+    from advisor.predictors.base import forests_from_json
 
     X, y = _xy(RatioModel(), frame)
     three = RatioModel(xgb_params=FAST, members=3).fit(X, y)
@@ -108,7 +108,7 @@ def test_ratio_members_average_their_own_draws_and_round_trip(frame):
     alone = [prior + b.predict(three._augment(X)) for b in three.boosters_]
     assert np.allclose(three.predict(X), np.mean(alone, axis=0))
     meta, raw = three.to_bundle()
-    assert len(members_from_json(raw)) == 3 and meta["params"]["members"] == 3
+    assert len(forests_from_json(raw)) == 3 and meta["params"]["members"] == 3
     assert np.array_equal(RatioModel.from_bundle(meta, raw).predict(X), three.predict(X))
     one = RatioModel(xgb_params=FAST, members=1).fit(X, y)
     meta1, raw1 = one.to_bundle()

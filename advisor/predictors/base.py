@@ -147,15 +147,18 @@ def booster_from_json(raw: bytes) -> Trees:
     return Trees(raw)
 
 
+def member_seeds(xgb_params: dict | None, members: int) -> list[int]:
+    """Each member's seed in a model of ``members`` forests: member k of a model seeded s
+    (``xgb_params["random_state"]``, default 0) draws with s * members + k, so that models of different
+    seeds share no member (member 0 of seed 0 is the one forest of a one-member model)."""
+    base, n = int((xgb_params or {}).get("random_state", 0)), max(int(members), 1)
+    return [base * n + k for k in range(n)]
+
+
 def members_to_json(raws: list[bytes]) -> bytes:
     """One file for several forests (a model's members): XGBoost's own JSON of one, or
     ``{"members": [...]}`` of several (never a pickle)."""
     return raws[0] if len(raws) == 1 else b'{"members": [' + b", ".join(raws) + b"]}"
-
-
-def members_from_json(raw: bytes) -> list[bytes]:
-    """The members' XGBoost JSON models in a file written by ``members_to_json``."""
-    return [trees.raw for trees in forests_from_json(raw)]
 
 
 def forests_from_json(raw: bytes) -> list[Trees]:

@@ -50,6 +50,7 @@ from advisor.predictors.base import (
     check_fitted,
     fit_booster,
     forests_from_json,
+    member_seeds,
     members_to_json,
 )
 from advisor.predictors.layer_encoding import (
@@ -285,10 +286,8 @@ class KernelModel(ParamsMixin):
         return np.maximum(us - float(self.profiler_node_us), self.PROFILER_FLOOR * us)
 
     def _seeds(self) -> list[int]:
-        """Each member's seed (its layer sample and its trees): member k of a model seeded s (``xgb_params
-        ["random_state"]``, default 0) draws with s * members + k, so models of different seeds share none."""
-        base, n = int((self.xgb_params or {}).get("random_state", 0)), max(int(self.members), 1)
-        return [base * n + k for k in range(n)]
+        """Each member's seed (its layer sample and its trees; ``base.member_seeds``)."""
+        return member_seeds(self.xgb_params, self.members)
 
     def _samples(self, us: np.ndarray, groups) -> list[np.ndarray]:
         """Each member's positions of the layers fitted: those with a time, at most ``max_layers`` of them

@@ -25,6 +25,7 @@ from advisor.predictors.base import (
     check_fitted,
     fit_booster,
     forests_from_json,
+    member_seeds,
     members_to_json,
     restore,
 )
@@ -265,12 +266,8 @@ class RatioModel(_LogScale, ParamsMixin):
         return self
 
     def _seeds(self) -> list[int]:
-        """Each member's tree seed (its row and column sampling): member k of a model seeded s
-        (``xgb_params["random_state"]``, default 0) draws with s * members + k, so that models of
-        different seeds share no member (member 0 of seed 0 is the one forest of a one-member model)."""
-        n = max(int(self.MEMBERS if self.members is None else self.members), 1)
-        base = int((self.xgb_params or {}).get("random_state", 0))
-        return [base * n + k for k in range(n)]
+        """Each member's tree seed (its row and column sampling; ``base.member_seeds``)."""
+        return member_seeds(self.xgb_params, self.MEMBERS if self.members is None else self.members)
 
     def _identity(self, z: np.ndarray, same: np.ndarray) -> float | None:
         """The log ratio of the identical-compute rows when they show no effect (see ``IDENTITY``)."""
