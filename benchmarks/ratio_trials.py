@@ -75,22 +75,12 @@ def main() -> int:
     from advisor.predictors.base import booster_predict, seed_params
     from advisor.predictors.encoding import SettingEncoder, design_matrix
     from advisor.predictors.evaluate import run_jobs, within_tol
-    from advisor.predictors.kernels import KernelModel
     from advisor.predictors.models import RatioModel, identical_compute
     from advisor.predictors.training import known_settings, select
 
     frame = select(HOST_DATA, "host", "onnxruntime-cpu").frame
     design = design_matrix(frame, SettingEncoder(known_settings(frame)))
     layers = suite.layer_index(frame)
-
-    def kernel(train, seed: int):
-        if args.kernel_members is None:
-            return suite.fit_kernel(train, layers, seed)
-        rows = train[[u is not None for u in train["k_us"]]]
-        us = [t for ts in rows["k_us"] for t in ts]
-        fams = np.repeat(rows["family"].to_numpy(object), [len(ts) for ts in rows["k_us"]])
-        ids = layers.row_ids(layers.slots(list(rows["k_layers1"])))
-        return KernelModel(xgb_params=seed_params(seed), members=args.kernel_members).fit_indexed(layers, ids, us, fams)
 
     def fold(family: str, seed: int):
         train = frame[frame["family"] != family]
@@ -99,7 +89,7 @@ def main() -> int:
         pairs = [(seed, None)] if args.pairs is None else [(seed * args.pairs + k, 1) for k in range(args.pairs)]
         priors, residuals, same = [], [], None
         for pair_seed, members in pairs:
-            km = kernel(train, pair_seed)
+            km = suite.fit_kernel(train, layers, pair_seed, args.kernel_members)
             X = suite.ratio_inputs(design.loc[fit_rows.index], fit_rows, km, True, layers)
             Xt = suite.ratio_inputs(design.loc[test.index], test, km, True, layers)
             model = RatioModel(xgb_params={**(seed_params(pair_seed) or {}), **args.xgb} or None, members=members)

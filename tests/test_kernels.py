@@ -413,3 +413,21 @@ def test_advisor_profile_node_profile_end_to_end(tmp_path, tiny_models, monkeypa
     frame = records_to_frame(recs)
     for layers, us in zip(frame["k_layers1"], frame["k_us"], strict=True):
         assert layers and len(us) == len(layers) and all(u > 0 for u in us)
+
+
+def test_fit_kernel_takes_a_number_of_members():
+    """``suite.fit_kernel(..., members=K)``: a layer-time model of K forests drawn with the suite's seed
+    (``benchmarks/ratio_trials.py`` pairs ratio models with such models); by default, ``KernelModel``'s."""
+    from advisor.predictors import suite
+    from advisor.predictors.dataset import records_to_frame
+    from advisor.predictors.synthetic import make_synthetic_records
+
+    recs = _with_layers(make_synthetic_records(families=("conv", "mobile", "mlp"), networks_per_family=8,
+                                               settings=["none", "int8-static-pc", "chprune50"]), np.random.default_rng(0))
+    frame = records_to_frame([r for r in recs if r["status"] == "ok"])
+    layers = suite.layer_index(frame)
+    two = suite.fit_kernel(frame, layers, seed=3, members=2)
+    assert len(two.boosters_) == 2 and two._seeds() == [6, 7]
+    default = suite.fit_kernel(frame, layers, seed=3)
+    assert len(default.boosters_) == KernelModel().members
+    assert not np.allclose(two.row_times(layers), default.row_times(layers))

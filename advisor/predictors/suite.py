@@ -96,12 +96,12 @@ def family_weights(families) -> np.ndarray:
     return w / w.mean() if len(w) else w
 
 
-def fit_kernel(frame, layers: LayerIndex | None = None, seed: int = 0) -> KernelModel | None:
+def fit_kernel(frame, layers: LayerIndex | None = None, seed: int = 0, members: int | None = None) -> KernelModel | None:
     """A layer-time model from the rows' measured per-layer times (``k_us``), or None where fewer than
     ``MIN_PROFILED_NETWORKS`` networks have them (or the columns are absent). Its own XGBoost settings
     (``KernelModel``), not the suite's, but the suite's seed (``seed``: its layer sample and its trees).
     ``layers``: a ``layer_index`` holding these rows' tables (the same model, fitted from the index's
-    encoded rows)."""
+    encoded rows). ``members``: its number of forests (default: ``KernelModel``'s)."""
     if "k_us" not in frame.columns:
         return None
     rows = frame[[u is not None for u in frame["k_us"]]]
@@ -110,11 +110,11 @@ def fit_kernel(frame, layers: LayerIndex | None = None, seed: int = 0) -> Kernel
     us = [t for ts in rows["k_us"] for t in ts]
     fams = np.repeat(rows["family"].to_numpy(object), [len(ts) for ts in rows["k_us"]])
     slots = layers.slots(list(rows["k_layers1"])) if layers is not None else None
-    params = seed_params(seed)
+    model = KernelModel(xgb_params=seed_params(seed), **({} if members is None else {"members": members}))
     if slots is not None and (slots >= 0).all():
-        model = KernelModel(xgb_params=params).fit_indexed(layers, layers.row_ids(slots), us, fams)
+        model = model.fit_indexed(layers, layers.row_ids(slots), us, fams)
     else:
-        model = KernelModel(xgb_params=params).fit([r for ls in rows["k_layers1"] for r in ls], us, fams)
+        model = model.fit([r for ls in rows["k_layers1"] for r in ls], us, fams)
     return model if model.usable else None
 
 
