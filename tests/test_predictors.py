@@ -268,6 +268,39 @@ def test_frame_targets(records, frame):
     assert (frame.loc[frame["setting"] == "sparse90", "fidelity_loss"] > 0.3).all()
 
 
+def test_gc_paused_freezes_what_the_block_made_and_turns_the_collector_back_on():
+    """``dataset.gc_paused``: no collection inside the block; on the way out what it made is frozen
+    (left out of later collections, so they do not scan every record again) and the collector is on
+    again if it was; unreachable cycles from before the block are collected, not frozen."""
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    before = Node()
+    before.me = before  # a cycle, unreachable once the name is gone
+    gone = weakref.ref(before)
+    del before
+    was_on = gc.isenabled()
+    gc.enable()
+    try:
+        frozen = gc.get_freeze_count()
+        with dataset.gc_paused():
+            assert not gc.isenabled()
+            made = [{"x": [i]} for i in range(1000)]
+        assert gc.isenabled()
+        assert gone() is None
+        assert gc.get_freeze_count() >= frozen + len(made)
+        gc.disable()
+        with dataset.gc_paused():
+            pass
+        assert not gc.isenabled()  # left as it was
+    finally:
+        gc.unfreeze()  # the test's own objects back in the collected generations
+        (gc.enable if was_on else gc.disable)()
+
+
 def test_ratio_label_is_the_median_of_the_sweep_and_its_passes(records):
     """A record's re-measured passes (datasets/remeasure.py) vote with the sweep's ratio: one
     disturbed measurement of three is outvoted; two are met halfway (geometric mean); a pass that is

@@ -56,12 +56,22 @@ def load_profiles(paths) -> list[dict]:
 def gc_paused():
     """Python's cycle collector off for the block: reading records and building their rows allocates
     millions of objects (JSON trees, row dicts: no cycles), and every collection it triggers scans all
-    the records already read. Building the host data set's frame took 4 s longer with it on."""
+    the records already read. Building the host data set's frame took 4 s longer with it on.
+
+    On the way out, what the block made is frozen (``gc.freeze``: left out of every later collection)
+    before the collector is turned back on. Otherwise its first collections scan it all once per
+    generation: 2.9-3.2 s of a host training run (three collections of 0.5-1 s), 0.4 s with the freeze
+    (the training 48.5 / 46.6 s -> 44.3 / 43.6 s, alternating runs). Frozen objects are still freed
+    when nothing refers to them (records hold no cycles); cycles left unreachable before the block are
+    collected on the way in, so the freeze does not keep them."""
     enabled = gc.isenabled()
+    if enabled:
+        gc.collect()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if enabled:
             gc.enable()
 
