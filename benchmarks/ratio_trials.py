@@ -72,10 +72,10 @@ def main() -> int:
     import pandas as pd
 
     from advisor.predictors import suite
-    from advisor.predictors.base import booster_predict, seed_params
+    from advisor.predictors.base import seed_params
     from advisor.predictors.encoding import SettingEncoder, design_matrix
     from advisor.predictors.evaluate import run_jobs, within_tol
-    from advisor.predictors.models import RatioModel, identical_compute
+    from advisor.predictors.models import RatioModel
     from advisor.predictors.training import known_settings, select
 
     frame = select(HOST_DATA, "host", "onnxruntime-cpu").frame
@@ -94,12 +94,9 @@ def main() -> int:
             Xt = suite.ratio_inputs(design.loc[test.index], test, km, True, layers)
             model = RatioModel(xgb_params={**(seed_params(pair_seed) or {}), **args.xgb} or None, members=members)
             model.fit(X, fit_rows["ratio"].to_numpy(float), suite.family_weights(fit_rows["family"]))
-            Xa = model._augment(Xt)
-            priors.append(Xa["x_log_prior"].to_numpy(float))
-            residuals.append(np.mean([booster_predict(b, Xa, True) for b in model.boosters_], axis=0)
-                             if model.boosters_ else np.zeros(len(test)))
-            ident = getattr(model, "identity_", None)
-            same = np.where(identical_compute(Xt), ident, np.nan) if ident is not None else np.full(len(test), np.nan)
+            prior, residual, same = model.parts(Xt, native=True)
+            priors.append(prior)
+            residuals.append(residual)
         return pd.DataFrame({"family": family, "y": np.log(test["ratio"].to_numpy(float)),
                              "prior": np.mean(priors, axis=0), "residual": np.mean(residuals, axis=0),
                              "identity": same}, index=test.index)

@@ -107,6 +107,9 @@ def test_ratio_members_average_their_own_draws_and_round_trip(frame):
     prior = three._augment(X)["x_log_prior"].to_numpy()
     alone = [prior + b.predict(three._augment(X)) for b in three.boosters_]
     assert np.allclose(three.predict(X), np.mean(alone, axis=0))
+    p, r, fixed = three.parts(X)  # what predict adds up (no identical-compute row here)
+    assert np.array_equal(p, prior) and np.allclose(p + r, np.mean(alone, axis=0)) and np.isnan(fixed).all()
+    assert np.array_equal(three.predict(X), p + r)
     meta, raw = three.to_bundle()
     assert len(forests_from_json(raw)) == 3 and meta["params"]["members"] == 3
     assert np.array_equal(RatioModel.from_bundle(meta, raw).predict(X), three.predict(X))
@@ -158,6 +161,8 @@ def test_identical_compute_settings_share_one_learned_ratio(frame):
     assert est.identity_ is not None and abs(est.identity_ - 0.002) < 0.01
     pred = est.predict(X)
     assert np.all(pred[same] == est.identity_) and np.ptp(pred[~same]) > 0.1
+    _, _, fixed = est.parts(X)  # the value predict gives those rows instead of prior + residual
+    assert np.all(fixed[same] == est.identity_) and np.isnan(fixed[~same]).all()
     meta, raw = est.to_bundle()
     assert np.array_equal(RatioModel.from_bundle(meta, raw).predict(X), pred)
     legacy = RatioModel.from_bundle({k: v for k, v in meta.items() if k != "identity_log_ratio"}, raw)

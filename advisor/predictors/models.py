@@ -301,14 +301,22 @@ class RatioModel(_LogScale, ParamsMixin):
 
     def predict(self, X, native: bool = False) -> np.ndarray:
         """Values on the log scale, one per row (``native``: see ``base.Trees.predict``)."""
+        prior, residual, fixed = self.parts(X, native)
+        return np.where(np.isfinite(fixed), fixed, prior + residual)
+
+    def parts(self, X, native: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What ``predict`` adds up, per row of ``X`` on the log scale: the prior, the members' mean
+        residual over it (0 without trees), and the value identical-compute rows take instead (``IDENTITY``;
+        NaN for the other rows)."""
         check_fitted(self, "feature_names_in_")
         check_columns(X, self.feature_names_in_)
         Xa = self._augment(X)
-        out = Xa["x_log_prior"].to_numpy(float)
-        if self.boosters_:  # the members' mean residual
-            out = out + np.mean([booster_predict(b, Xa, native) for b in self.boosters_], axis=0)
+        prior = Xa["x_log_prior"].to_numpy(float)
+        residual = np.mean([booster_predict(b, Xa, native) for b in self.boosters_], axis=0) if self.boosters_ \
+            else np.zeros(len(prior))
         identity = getattr(self, "identity_", None)
-        return out if identity is None else np.where(identical_compute(X), identity, out)
+        fixed = np.where(identical_compute(X), identity, np.nan) if identity is not None else np.full(len(prior), np.nan)
+        return prior, residual, fixed
 
     def to_bundle(self) -> tuple[dict, bytes | None]:
         check_fitted(self, "feature_names_in_")
