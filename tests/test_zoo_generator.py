@@ -17,7 +17,8 @@ from advisor.zoo.catalog import all_entries, get_entry
 from advisor.zoo.generator import MAX_MACS, MAX_PARAMS, generated_entries
 
 FAMILIES = {"plain", "residual", "depthwise", "multibranch", "squeeze-excite", "dense", "convnext", "mlp", "gru", "lstm",
-            "transformer", "vit", "mixer", "unet", "autoencoder", "shuffle", "tcn", "hybrid", "detector"}
+            "transformer", "vit", "mixer", "unet", "autoencoder", "shuffle", "tcn", "hybrid", "detector", "resmlp",
+            "crnn", "wavenet", "dscnn"}
 ENTRIES = generated_entries()
 BY_NAME = {e.name: e for e in ENTRIES}
 _rng = random.Random(20240601)

@@ -1,4 +1,4 @@
-"""Generated networks: a few hundred seeded architectures across nineteen families, for training
+"""Generated networks: a few hundred seeded architectures across twenty-three families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from advisor.zoo import generator_space as seq
+from advisor.zoo import generator_space_audio as audio
 from advisor.zoo import generator_space_cnn as cnn
 from advisor.zoo import generator_space_detector as det
 from advisor.zoo import generator_space_hybrid as hyb
@@ -65,6 +66,10 @@ FAMILIES: dict[str, Family] = {
     "tcn": Family(tcn.sample_tcn, tcn.estimate_tcn, tcn.describe_tcn, (1e6, 60e6)),
     "hybrid": Family(hyb.sample_hybrid, hyb.estimate_hybrid, hyb.describe_hybrid, (5e6, 120e6)),
     "detector": Family(det.sample_detector, det.estimate_detector, det.describe_detector, (8e6, 150e6)),
+    "resmlp": Family(seq.sample_resmlp, seq.estimate_resmlp, seq.describe_resmlp, (0.2e6, 6e6)),
+    "crnn": Family(audio.sample_crnn, audio.estimate_crnn, audio.describe_crnn, (1e6, 40e6)),
+    "wavenet": Family(audio.sample_wavenet, audio.estimate_wavenet, audio.describe_wavenet, (1e6, 60e6)),
+    "dscnn": Family(audio.sample_dscnn, audio.estimate_dscnn, audio.describe_dscnn, (2e6, 60e6)),
 }
 
 
@@ -148,6 +153,8 @@ def build_network(family: str, params: dict) -> tuple:
         from advisor.zoo.generator_blocks_hybrid import make
     elif family == "detector":
         from advisor.zoo.generator_blocks_detector import make
+    elif family in ("crnn", "wavenet", "dscnn"):
+        from advisor.zoo.generator_blocks_audio import make
     else:
         from advisor.zoo.generator_blocks_seq import make
     threads = torch.get_num_threads()

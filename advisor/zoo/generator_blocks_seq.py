@@ -1,5 +1,5 @@
-"""torch modules of the generated MLP, GRU, LSTM and transformer families (parameter dicts from
-generator_space). Imported only when a network is built. Batch size is 1 and every shape fixed.
+"""torch modules of the generated MLP, residual MLP, autoencoder, GRU, LSTM, transformer, ViT and
+Mixer families (parameter dicts from generator_space). Imported only when a network is built. Batch size is 1 and every shape fixed.
 """
 from __future__ import annotations
 
@@ -39,6 +39,29 @@ def build_autoencoder(p: dict) -> nn.Module:
             layers.append(_ACTS[p["activation"]]())
         n = w
     return nn.Sequential(*layers)
+
+
+class ResMLP(nn.Module):
+    """[1, in_features] -> Linear to d_main -> blocks x + Linear(act(Linear(norm(x)))) -> norm, act -> logits
+    (the tabular ResNet of Gorishniy et al. 2021, without dropout)."""
+
+    def __init__(self, p: dict) -> None:
+        super().__init__()
+        d, f, act = p["d_main"], p["d_main"] * p["ff_mult"], _ACTS[p["activation"]]
+
+        def norm() -> nn.Module:
+            return {"batchnorm": nn.BatchNorm1d, "layernorm": nn.LayerNorm}.get(p["norm"], lambda _: nn.Identity())(d)
+
+        self.inp = nn.Linear(p["in_features"], d)
+        self.blocks = nn.ModuleList(nn.Sequential(norm(), nn.Linear(d, f), act(), nn.Linear(f, d))
+                                    for _ in range(p["blocks"]))
+        self.out = nn.Sequential(norm(), act(), nn.Linear(d, p["classes"]))
+
+    def forward(self, x):
+        x = self.inp(x)
+        for block in self.blocks:
+            x = x + block(x)
+        return self.out(x)
 
 
 class Recurrent(nn.Module):
@@ -175,6 +198,12 @@ def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
         return module.eval(), (torch.randn(1, p["in_features"]),), ["input"]
     if family == "autoencoder":
         module = build_autoencoder(p)
+        he_init(module)
+        x = torch.randn(1, p["in_features"])
+        calibrate_bn(module, x)
+        return module.eval(), (x,), ["input"]
+    if family == "resmlp":
+        module = ResMLP(p)
         he_init(module)
         x = torch.randn(1, p["in_features"])
         calibrate_bn(module, x)

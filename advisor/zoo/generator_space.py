@@ -302,3 +302,28 @@ def describe_mixer(p: dict) -> str:
     return (f"MLP-Mixer-like, {p['patch']}x{p['patch']} patches of {p['resolution']} px ({grid * grid} tokens), "
             f"{p['layers']} layers, d={p['d_model']}, token MLP {p['tokens_hidden']}, channel MLP "
             f"x{p['channels_mult']} {p['activation']}, {p['classes']} classes")
+
+
+# --- resmlp (residual MLP for tabular data) -----------------------------------------------------
+
+def sample_resmlp(d: Draw, wm: float) -> dict:
+    return {"in_features": d.log_int(8, 512), "d_main": ch(d.log_uniform(48, 512) * wm, lo=16, hi=2048),
+            "blocks": d.integer(1, 6), "ff_mult": d.pick((1, 2, 4), (0.3, 0.5, 0.2)),
+            "norm": d.pick(("batchnorm", "layernorm", "none"), (0.5, 0.3, 0.2)),
+            "activation": d.pick(("relu", "gelu", "silu"), (0.6, 0.2, 0.2)), "classes": classes(d, 2, 100)}
+
+
+def estimate_resmlp(p: dict) -> tuple[int, int]:
+    t, dm = Tally(), p["d_main"]
+    t.linear(p["in_features"], dm)
+    for _ in range(p["blocks"]):
+        t.linear(dm, dm * p["ff_mult"])
+        t.linear(dm * p["ff_mult"], dm)
+    t.linear(dm, p["classes"])
+    return t.result()
+
+
+def describe_resmlp(p: dict) -> str:
+    norm = {"batchnorm": ", BatchNorm", "layernorm": ", LayerNorm", "none": ""}[p["norm"]]
+    return (f"residual MLP {p['in_features']}->{p['d_main']}, {p['blocks']} blocks x{p['ff_mult']} "
+            f"{p['activation']}{norm}, {p['classes']} classes")
