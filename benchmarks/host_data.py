@@ -6,5 +6,5 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HOST_FILES = ("generated", "trained", "aligned", "dense", "convnext", "vit", "unet", "autoencoder", "mixer", "shuffle",
-              "tcn", "hybrid", "detector")
+              "tcn", "hybrid", "detector", "resmlp", "crnn", "wavenet", "dscnn")
 HOST_DATA = [REPO / "datasets" / "host-cpu" / f"{name}.jsonl.gz" for name in HOST_FILES]
