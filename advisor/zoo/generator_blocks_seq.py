@@ -196,14 +196,8 @@ def make(family: str, p: dict) -> tuple[nn.Module, tuple, list[str]]:
         module = build_mlp(p)
         he_init(module)
         return module.eval(), (torch.randn(1, p["in_features"]),), ["input"]
-    if family == "autoencoder":
-        module = build_autoencoder(p)
-        he_init(module)
-        x = torch.randn(1, p["in_features"])
-        calibrate_bn(module, x)
-        return module.eval(), (x,), ["input"]
-    if family == "resmlp":
-        module = ResMLP(p)
+    if family in ("autoencoder", "resmlp"):
+        module = build_autoencoder(p) if family == "autoencoder" else ResMLP(p)
         he_init(module)
         x = torch.randn(1, p["in_features"])
         calibrate_bn(module, x)
