@@ -1,10 +1,10 @@
-"""Generated networks: a few hundred seeded architectures across twenty-three families, for training
+"""Generated networks: 851 seeded architectures, 37 in each of twenty-three families, for training
 predictors that must generalise to unseen architecture families.
 
 Every entry's hyper-parameters are drawn from a random stream seeded by (family, index, seed)
 when the catalogue is listed (pure Python, no torch); building exports the network with seeded
 weights through the legacy ONNX exporter. A per-family compute budget keeps each network's fp32
-latency roughly in 0.05-15 ms on one CPU core (median ~1 ms; benchmarks/zoo_generator_stats.py
+latency roughly in 0.03-15 ms on one CPU core (median ~1 ms; benchmarks/zoo_generator_stats.py
 measures it): a target MAC count is drawn log-uniformly, and an architecture whose estimate misses
 it by more than 2x is redrawn at a corrected width. Weights are byte-identical across builds for a
 given torch version (the exporter's output may change with torch).
