@@ -142,3 +142,33 @@ def test_detector_has_the_parts_it_describes():
     assert ops["Concat"] >= 1 + 2 * (p["levels"] - 1) + 1 + p["levels"] - 1, ops  # SPPF, FPN+PAN CSPs, heads
     assert level_sides(p) == [p["resolution"] // 2 ** k for k in range(6 - p["levels"], 6)]
     assert p["output_shape"] == [1, boxes(p), 5 + p["classes"]]
+
+
+@pytest.mark.parametrize("kernel", [2, 3])
+def test_wavenet_is_static_and_gated_as_described(kernel):
+    # the cheapest WaveNet of each kernel: no shape arithmetic in the graph (the crop to the input's steps,
+    # causal for the even kernel and a no-op for the odd one, is a constant slice of the filter and of the
+    # gate), tanh x sigmoid per gated layer, one residual 1x1 fewer than gated layers
+    from advisor.zoo.generator_space_audio import wavenet_dilations
+
+    entry = min((e for e in ENTRIES if e.family == "wavenet" and e.params["kernel"] == kernel),
+                key=lambda e: e.params["est_macs"])
+    ops = Counter(n.op_type for n in entry.build_model()[0].graph.node)
+    layers = len(wavenet_dilations(entry.params))
+    assert ops["Shape"] == 0 and ops["Tanh"] == ops["Sigmoid"] == layers, ops
+    assert ops["Conv"] == 1 + 2 * layers + (layers - 1) + layers + 2, ops  # input, filter+gate, residual, skip, post
+    assert ops["Slice"] == 2 * layers, ops
+
+
+def test_crnn_reads_each_frame_as_a_recurrent_step():
+    from advisor.zoo.generator_space_audio import crnn_map
+
+    entry = min((e for e in ENTRIES if e.family == "crnn" and e.params["cell"] == "lstm"),
+                key=lambda e: e.params["est_macs"])
+    graph = entry.build_model()[0].graph
+    lstm = next(n for n in graph.node if n.op_type == "LSTM")  # the first layer reads the frames
+    hidden = next(a.i for a in lstm.attribute if a.name == "hidden_size")
+    assert hidden == entry.params["hidden"]
+    _, bins = crnn_map(entry.params)
+    weights = {i.name: list(i.dims) for i in graph.initializer}
+    assert weights[lstm.input[1]][1:] == [4 * hidden, entry.params["channels"] * bins]  # [dirs, 4 h, channels x bins]
