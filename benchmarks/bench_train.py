@@ -6,7 +6,8 @@ Target: under a minute for the host bundle (xgboost single-threaded). Also print
 ratio with families held out (the folds ``advisor train`` uses, ``--folds``: by default a few groups
 of whole families, a little worse than ``advisor evaluate``'s one family a fold), the issue's targets:
 >= 85 % within +-10 %, better than both baselines, median per-network Spearman >= 0.9, 90 % interval
-coverage in [85 %, 95 %]; accuracy drop median absolute error < 1 pp where labels exist. ``--synthetic`` trains on the test double instead (smoke run).
+coverage in [85 %, 95 %]; accuracy drop median absolute error < 1 pp where labels exist.
+``--synthetic`` trains on the test double instead (smoke run).
 """
 from __future__ import annotations
 

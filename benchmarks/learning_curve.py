@@ -70,19 +70,21 @@ def main() -> int:
     print(f"host/onnxruntime-cpu: {f['model_sha'].nunique()} networks, {len(families)} families; "
           "ratio within +-10%, families held out, seed 0")
 
-    if args.part != "families":
+    others = len(families) - 1
+    shares = SHARES if args.part != "families" else ()
+    counts = [k for k in FAMILY_COUNTS if k < others] + [others] if args.part != "networks" else []
+    if shares:
         print("1. Networks per family (share of each training family's networks)")
-    for share in SHARES if args.part != "families" else ():
+    for share in shares:
         figs = []
         for draw in range(1 if share >= 1 else args.draws):
             mask = np.array([_kept(s, share, draw) for s in sha])
             figs.append(_within(sel, design, layers, names, spec, lambda fam, m=mask: m))
         print(f"   {share:>5.0%} of the networks: {np.mean(figs):.1%}  ({', '.join(f'{x:.1%}' for x in figs)})")
 
-    others = len(families) - 1
-    if args.part != "networks":
+    if counts:
         print(f"2. Families (k of the {others} others, drawn per fold)")
-    for k in [k for k in FAMILY_COUNTS if k < others] + [others] if args.part != "networks" else ():
+    for k in counts:
         figs = []
         for draw in range(1 if k >= others else args.draws):
             rng = np.random.default_rng(1000 * k + draw)

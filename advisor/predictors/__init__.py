@@ -17,7 +17,7 @@ Modules (import them directly; nothing heavy is imported here):
 __all__ = ["PredictorBundle", "load_bundle"]
 
 # The folds of ``advisor train`` (groups of whole families): its manifest's figures and its intervals come
-# from them. ``advisor evaluate`` holds out one family at a time. Three (four until 2026-11-30, 16:50 UTC):
+# from them. ``advisor evaluate`` holds out one family at a time. Three (four until 2026-11-30, 16:40 UTC):
 # the final fit on all rows runs beside the folds on two threads, and with four folds one fold was left
 # to run alone at the end; host training (23 families) 50-60 s with four, about 40 s with three.
 TRAIN_FOLDS = 3

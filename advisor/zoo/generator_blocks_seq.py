@@ -1,5 +1,6 @@
 """torch modules of the generated MLP, residual MLP, autoencoder, GRU, LSTM, transformer, ViT and
-Mixer families (parameter dicts from generator_space). Imported only when a network is built. Batch size is 1 and every shape fixed.
+Mixer families (parameter dicts from generator_space). Imported only when a network is built. Batch
+size is 1 and every shape fixed.
 """
 from __future__ import annotations
 

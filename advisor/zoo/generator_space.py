@@ -75,6 +75,17 @@ class Tally:
         self.macs += rows * n_in * n_out
         self.params += n_in * n_out + n_out
 
+    def recurrent(self, steps: int, n_in: int, hidden: int, layers: int, gates: int, bidirectional: bool) -> int:
+        """A stack of ``layers`` GRU (3 gates) or LSTM (4) layers over ``steps`` steps, with both biases;
+        returns the width of its output (``hidden``, twice that when bidirectional)."""
+        dirs = 2 if bidirectional else 1
+        for _ in range(layers):
+            weights = dirs * gates * hidden * (n_in + hidden)
+            self.macs += steps * weights
+            self.params += weights + dirs * gates * 2 * hidden
+            n_in = dirs * hidden
+        return n_in
+
     def result(self) -> tuple[int, int]:
         return self.macs, self.params
 
@@ -134,15 +145,9 @@ def sample_rnn(d: Draw, wm: float) -> dict:
 
 
 def _estimate_rnn(p: dict, gates: int) -> tuple[int, int]:
-    t = Tally()
-    dirs = 2 if p["bidirectional"] else 1
-    h, n_in, seq = p["hidden"], p["input_size"], p["seq_len"]
-    for _ in range(p["layers"]):
-        weights = dirs * gates * h * (n_in + h)
-        t.macs += seq * weights
-        t.params += weights + dirs * gates * 2 * h
-        n_in = dirs * h
-    t.linear(n_in, p["classes"], rows=seq if p["head"] == "tagger" else 1)
+    t, seq = Tally(), p["seq_len"]
+    n_out = t.recurrent(seq, p["input_size"], p["hidden"], p["layers"], gates, p["bidirectional"])
+    t.linear(n_out, p["classes"], rows=seq if p["head"] == "tagger" else 1)
     return t.result()
 
 

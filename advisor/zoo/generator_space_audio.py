@@ -33,11 +33,15 @@ def _spectrogram(d: Draw) -> tuple[int, int]:
 
 # --- crnn ---------------------------------------------------------------------------------------
 
+def _crnn_first_map(p: dict) -> tuple[int, int]:
+    """(frames, frequency bins) of the first convolution's map."""
+    (kt, kf), (st, sf) = p["kernel"], p["stride"]
+    return conv_out(p["frames"], kt, st), conv_out(p["bins"], kf, sf)
+
+
 def crnn_map(p: dict) -> tuple[int, int]:
     """(frames, frequency bins) of the last convolution's map: the recurrent layers' steps and bins."""
-    kt, kf = p["kernel"]
-    st, sf = p["stride"]
-    t, f = conv_out(p["frames"], kt, st), conv_out(p["bins"], kf, sf)
+    t, f = _crnn_first_map(p)
     return (t, f) if not p["second_conv"] else (conv_out(t, 3), conv_out(f, 3))
 
 
@@ -53,23 +57,15 @@ def sample_crnn(d: Draw, wm: float) -> dict:
 
 
 def estimate_crnn(p: dict) -> tuple[int, int]:
-    t = Tally()
+    t, c = Tally(), p["channels"]
     kt, kf = p["kernel"]
-    st, sf = p["stride"]
-    c = p["channels"]
-    t.conv1d(conv_out(p["frames"], kt, st) * conv_out(p["bins"], kf, sf), 1, c, kt * kf)
+    first_t, first_f = _crnn_first_map(p)
+    t.conv1d(first_t * first_f, 1, c, kt * kf)
     steps, bins = crnn_map(p)
     if p["second_conv"]:
         t.conv1d(steps * bins, c, c, 9)
-    gates = 3 if p["cell"] == "gru" else 4
-    dirs = 2 if p["bidirectional"] else 1
-    h, n_in = p["hidden"], c * bins
-    for _ in range(p["layers"]):
-        weights = dirs * gates * h * (n_in + h)
-        t.macs += steps * weights
-        t.params += weights + dirs * gates * 2 * h
-        n_in = dirs * h
-    t.linear(n_in, p["fc"])
+    n_out = t.recurrent(steps, c * bins, p["hidden"], p["layers"], 3 if p["cell"] == "gru" else 4, p["bidirectional"])
+    t.linear(n_out, p["fc"])
     t.linear(p["fc"], p["classes"])
     return t.result()
 
