@@ -3,7 +3,8 @@ out in turn, the layer-time model refitted without it), with other XGBoost setti
 other pairings of ratio and layer-time forests, or the trees' residual scaled.
 
     .venv/bin/python benchmarks/ratio_trials.py [--seeds 0,1,2] [--xgb '{"learning_rate": 0.15}']
-        [--pairs 5 --kernel-members 2] [--gains 1.0,1.1,1.2]
+        [--pairs 5 --kernel-members 2] [--gains 1.0,1.1,1.2] [--inner-folds 3] [--kern-weights 0.85,1.0]
+        [--prior-inputs]
 
 - ``--xgb``: overrides of the ratio trees' XGBoost settings (``models.RatioModel.XGB_OVERRIDES``).
 - ``--pairs P --kernel-members K``: P ratio models of one forest each, each with its own layer-time
@@ -12,6 +13,15 @@ other pairings of ratio and layer-time forests, or the trees' residual scaled.
 - ``--gains``: the members' mean residual over the prior multiplied by each gain before it is added
   (1.0 is the shipped prediction); printed side by side, and a "jackknife" gain per family, the one
   that puts most of the *other* families' rows within +-10%.
+- ``--inner-folds K``: the training rows' layer-time inputs (``x_log_kern``, ``q0_kern_us``,
+  ``q1_kern_us``) cross-fitted, as in stacking: each from a layer-time model fitted without its family's
+  group (K groups of the training families, ``evaluate.family_folds``). The held-out family is priced
+  by the layer-time model of all training families, as shipped. Does the ratio model, fitted on layer
+  times as inaccurate as a new family's, carry over better than one fitted on in-sample layer times?
+- ``--kern-weights W1,W2,..``: one ratio model per weight of the layer term in the prior
+  (``models.KERN_WEIGHT``, 0.85 shipped), their log ratios averaged: an ensemble over priors.
+- ``--prior-inputs``: the op-level cost prior's and the layer-cost prior's log ratios as two more tree
+  inputs (the trees see only their blend as shipped).
 
 With the defaults this reproduces ``advisor evaluate``'s ratio figure at each seed (84.33% at seed 0 on
 the shipped data). Prints figures; asserts nothing. About 2 minutes a seed on the host data (2 cores);
@@ -67,20 +77,59 @@ def main() -> int:
     ap.add_argument("--pairs", type=_positive, default=None, help="ratio models, each with its own layer-time model")
     ap.add_argument("--kernel-members", type=_positive, default=None, help="forests of each layer-time model")
     ap.add_argument("--gains", type=_numbers(float), default=[1.0], help="residual gains to print (default 1.0)")
+    ap.add_argument("--inner-folds", type=_positive, default=None,
+                    help="cross-fit the training rows' layer-time inputs over this many groups of families (>= 2)")
+    ap.add_argument("--kern-weights", type=_numbers(float), default=None,
+                    help="one ratio model per weight of the layer term in the prior, averaged")
+    ap.add_argument("--prior-inputs", action="store_true", help="both priors' log ratios as tree inputs")
     args = ap.parse_args()
+    if args.inner_folds == 1:
+        ap.error("--inner-folds must be at least 2")
+    if args.kern_weights and any(w > 1 for w in args.kern_weights):
+        ap.error("--kern-weights must lie in [0, 1]")
 
     import pandas as pd
 
     from advisor.predictors import suite
     from advisor.predictors.base import seed_params
     from advisor.predictors.encoding import SettingEncoder, design_matrix
-    from advisor.predictors.evaluate import run_jobs, within_tol
-    from advisor.predictors.models import RatioModel
+    from advisor.predictors.evaluate import family_folds, run_jobs, within_tol
+    from advisor.predictors.models import KERN_WEIGHT, RatioModel
     from advisor.predictors.training import known_settings, select
 
     frame = select(HOST_DATA, "host", "onnxruntime-cpu").frame
     design = design_matrix(frame, SettingEncoder(known_settings(frame)))
     layers = suite.layer_index(frame)
+
+    def ratio_model(weight: float):
+        class Trial(RatioModel):
+            KERN_WEIGHT = weight
+
+            def _augment(self, X):
+                Xa = super()._augment(X)
+                if args.prior_inputs:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        if self.cost_ is not None:
+                            Xa["x_log_cost_prior"] = np.log(self.cost_.predict(X))
+                        if self.kcost_ is not None and "q0_kern_us" in X.columns:
+                            Xa["x_log_kcost_prior"] = np.log(self.kcost_.predict(X))
+                return Xa
+        return Trial
+
+    cross = ["x_log_kern", "q0_kern_us", "q1_kern_us"]
+
+    def training_inputs(train, fit_rows, km, seed: int, members):
+        """The ratio model's inputs for its training rows: as shipped, or with ``--inner-folds`` the layer
+        times of each group of families from a layer-time model fitted without that group."""
+        X = suite.ratio_inputs(design.loc[fit_rows.index], fit_rows, km, True, layers)
+        if args.inner_folds is None:
+            return X
+        for group in family_folds(train, args.inner_folds):
+            inner = suite.fit_kernel(train[~train["family"].isin(group)], layers, seed, members)
+            rows = fit_rows[fit_rows["family"].isin(group)]
+            Xi = suite.ratio_inputs(design.loc[rows.index], rows, inner, True, layers)
+            X.loc[rows.index, cross] = Xi[cross].to_numpy(float)
+        return X
 
     def fold(family: str, seed: int):
         train = frame[frame["family"] != family]
@@ -90,20 +139,25 @@ def main() -> int:
         priors, residuals, same = [], [], None
         for pair_seed, members in pairs:
             km = suite.fit_kernel(train, layers, pair_seed, args.kernel_members)
-            X = suite.ratio_inputs(design.loc[fit_rows.index], fit_rows, km, True, layers)
+            X = training_inputs(train, fit_rows, km, pair_seed, args.kernel_members)
             Xt = suite.ratio_inputs(design.loc[test.index], test, km, True, layers)
-            model = RatioModel(xgb_params={**(seed_params(pair_seed) or {}), **args.xgb} or None, members=members)
-            model.fit(X, fit_rows["ratio"].to_numpy(float), suite.family_weights(fit_rows["family"]))
-            prior, residual, same = model.parts(Xt, native=True)
-            priors.append(prior)
-            residuals.append(residual)
+            for weight in args.kern_weights or [KERN_WEIGHT]:
+                model = ratio_model(weight)(xgb_params={**(seed_params(pair_seed) or {}), **args.xgb} or None,
+                                            members=members)
+                model.fit(X, fit_rows["ratio"].to_numpy(float), suite.family_weights(fit_rows["family"]))
+                prior, residual, same = model.parts(Xt, native=True)
+                priors.append(prior)
+                residuals.append(residual)
         return pd.DataFrame({"family": family, "y": np.log(test["ratio"].to_numpy(float)),
                              "prior": np.mean(priors, axis=0), "residual": np.mean(residuals, axis=0),
                              "identity": same}, index=test.index)
 
     print(f"ratio trials: xgb {args.xgb or 'as shipped'}, "
           f"{'one ratio model, one layer-time model' if args.pairs is None else f'{args.pairs} pairs'}"
-          f"{'' if args.kernel_members is None else f', layer-time forests {args.kernel_members}'}; "
+          f"{'' if args.kernel_members is None else f', layer-time forests {args.kernel_members}'}"
+          f"{'' if args.inner_folds is None else f', layer times cross-fitted over {args.inner_folds} groups'}"
+          f"{'' if args.kern_weights is None else f', layer-term weights {args.kern_weights} averaged'}"
+          f"{', both priors as tree inputs' if args.prior_inputs else ''}; "
           f"{frame['family'].nunique()} families held out one at a time")
     for seed in args.seeds:
         t0 = time.time()

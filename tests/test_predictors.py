@@ -93,6 +93,14 @@ def test_ratio_prior_with_layer_times_round_trips(frame):
     assert legacy.kcost_ is None and legacy.kern_weight_ == 0.5
     assert not np.allclose(legacy.predict(X), est.predict(X))
 
+    class OtherWeight(RatioModel):  # a trial's weight (benchmarks/ratio_trials.py --kern-weights)
+        KERN_WEIGHT = 0.3
+
+    other = OtherWeight(xgb_params=FAST).fit(X, y)
+    assert other.kern_weight_ == 0.3 and meta["kern_weight"] == KERN_WEIGHT
+    assert not np.allclose(other.parts(X)[0], est.parts(X)[0])  # the prior blends at the class's weight
+    assert RatioModel.from_bundle(*other.to_bundle()).kern_weight_ == 0.3  # the bundle keeps the weight
+
 
 def test_ratio_members_average_their_own_draws_and_round_trip(frame):
     """The ratio model's residual is the mean of ``members`` forests, each with its own row and column

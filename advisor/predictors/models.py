@@ -234,6 +234,9 @@ class RatioModel(_LogScale, ParamsMixin):
     # 83.6 / 83.4 / 83.2 / 83.3 / 83.3%). ``advisor train`` stays under a minute by calibrating on a few
     # groups of families (``advisor.predictors.TRAIN_FOLDS``).
     MEMBERS = 5
+    # The layer term's weight in the prior (``KERN_WEIGHT`` above); a class attribute so that a trial can
+    # fit a model of another weight (``benchmarks/ratio_trials.py --kern-weights``).
+    KERN_WEIGHT = KERN_WEIGHT
 
     def __init__(self, prior: str = "amdahl", min_rows: int = 30, xgb_params: dict | None = None,
                  members: int | None = None):
@@ -254,7 +257,7 @@ class RatioModel(_LogScale, ParamsMixin):
         self.kcost_ = None  # the layer times plus the work outside the MAC layers (suite.ratio_inputs)
         if self.prior == "amdahl" and "q0_kern_us" in X.columns:
             self.kcost_ = KernelCostPrior().fit(X[keep], np.exp(z[keep]), w)
-        self.kern_weight_ = KERN_WEIGHT
+        self.kern_weight_ = self.KERN_WEIGHT
         self.identity_ = self._identity(z[keep], identical_compute(X)[keep]) if self.IDENTITY else None
         self.fallback_ = float(np.median(z[keep])) if keep.any() else 0.0
         self.boosters_ = []
