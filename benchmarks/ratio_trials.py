@@ -4,7 +4,7 @@ other pairings of ratio and layer-time forests, or the trees' residual scaled.
 
     .venv/bin/python benchmarks/ratio_trials.py [--seeds 0,1,2] [--xgb '{"learning_rate": 0.15}']
         [--pairs 5 --kernel-members 2] [--gains 1.0,1.1,1.2] [--inner-folds 3] [--kern-weights 0.85,1.0]
-        [--prior-inputs]
+        [--prior-inputs] [--own-models structured-pruning,weight-only]
 
 - ``--xgb``: overrides of the ratio trees' XGBoost settings (``models.RatioModel.XGB_OVERRIDES``).
 - ``--pairs P --kernel-members K``: P ratio models of one forest each, each with its own layer-time
@@ -22,6 +22,10 @@ other pairings of ratio and layer-time forests, or the trees' residual scaled.
   (``models.KERN_WEIGHT``, 0.85 shipped), their log ratios averaged: an ensemble over priors.
 - ``--prior-inputs``: the op-level cost prior's and the layer-cost prior's log ratios as two more tree
   inputs (the trees see only their blend as shipped).
+- ``--own-models F1,F2,..``: the rows of these setting families (e.g. ``structured-pruning``,
+  ``weight-only``) predicted by a ratio model of their own (priors and trees fitted on that family's
+  training rows only); every other row by the shared model, as shipped. Prints the shared model's
+  figure too, and both per setting family.
 
 With the defaults this reproduces ``advisor evaluate``'s ratio figure at each seed (84.21% at seed 0 on
 the 23 families shipped; 84.33% on the 19 before). Prints figures; asserts nothing. About 2.5 minutes a
@@ -82,6 +86,8 @@ def main() -> int:
     ap.add_argument("--kern-weights", type=_numbers(float), default=None,
                     help="one ratio model per weight of the layer term in the prior, averaged")
     ap.add_argument("--prior-inputs", action="store_true", help="both priors' log ratios as tree inputs")
+    ap.add_argument("--own-models", type=lambda t: [x for x in t.split(",") if x.strip()], default=[],
+                    help="comma-separated setting families predicted by ratio models of their own")
     args = ap.parse_args()
     if args.inner_folds == 1:
         ap.error("--inner-folds must be at least 2")
@@ -98,6 +104,9 @@ def main() -> int:
     from advisor.predictors.training import known_settings, select
 
     frame = select(HOST_DATA, "host", "onnxruntime-cpu").frame
+    unknown = sorted(set(args.own_models) - set(frame["setting_family"]))
+    if unknown:
+        ap.error(f"--own-models: no such setting family {unknown}; the data hold {sorted(set(frame['setting_family']))}")
     design = design_matrix(frame, SettingEncoder(known_settings(frame)))
     layers = suite.layer_index(frame)
 
@@ -136,7 +145,7 @@ def main() -> int:
         fit_rows = train[train["setting"] != "none"]
         test = frame[(frame["family"] == family) & (frame["setting"] != "none")]
         pairs = [(seed, None)] if args.pairs is None else [(seed * args.pairs + k, 1) for k in range(args.pairs)]
-        priors, residuals, same = [], [], None
+        priors, residuals, shareds, same = [], [], [], None
         for pair_seed, members in pairs:
             km = suite.fit_kernel(train, layers, pair_seed, args.kernel_members)
             X = training_inputs(train, fit_rows, km, pair_seed, args.kernel_members)
@@ -146,18 +155,30 @@ def main() -> int:
                                             members=members)
                 model.fit(X, fit_rows["ratio"].to_numpy(float), suite.family_weights(fit_rows["family"]))
                 prior, residual, same = model.parts(Xt, native=True)
+                shared = np.where(np.isfinite(same), same, prior + residual)
+                for fam in args.own_models:  # these rows from a model fitted on their family's rows only
+                    a = (fit_rows["setting_family"] == fam).to_numpy()
+                    b = (test["setting_family"] == fam).to_numpy()
+                    own = ratio_model(weight)(xgb_params=model.xgb_params, members=members)
+                    own.fit(X[a], fit_rows["ratio"].to_numpy(float)[a], suite.family_weights(fit_rows["family"][a]))
+                    parts = own.parts(Xt[b], native=True)
+                    for whole, part in zip((prior, residual, same), parts, strict=True):
+                        whole[b] = part
+                shareds.append(shared)
                 priors.append(prior)
                 residuals.append(residual)
         return pd.DataFrame({"family": family, "y": np.log(test["ratio"].to_numpy(float)),
                              "prior": np.mean(priors, axis=0), "residual": np.mean(residuals, axis=0),
-                             "identity": same}, index=test.index)
+                             "identity": same, "shared": np.mean(shareds, axis=0),
+                             "setting_family": test["setting_family"].to_numpy()}, index=test.index)
 
     print(f"ratio trials: xgb {args.xgb or 'as shipped'}, "
           f"{'one ratio model, one layer-time model' if args.pairs is None else f'{args.pairs} pairs'}"
           f"{'' if args.kernel_members is None else f', layer-time forests {args.kernel_members}'}"
           f"{'' if args.inner_folds is None else f', layer times cross-fitted over {args.inner_folds} groups'}"
           f"{'' if args.kern_weights is None else f', layer-term weights {args.kern_weights} averaged'}"
-          f"{', both priors as tree inputs' if args.prior_inputs else ''}; "
+          f"{', both priors as tree inputs' if args.prior_inputs else ''}"
+          f"{f', own models for {args.own_models}' if args.own_models else ''}; "
           f"{frame['family'].nunique()} families held out one at a time")
     for seed in args.seeds:
         t0 = time.time()
@@ -176,6 +197,12 @@ def main() -> int:
                 held = fams == f
                 jack[held] = table[int(np.argmax(table[:, ~held].mean(axis=1))), held]
             text += f" / jackknife gain: {100 * jack.mean():.2f}%"
+        if args.own_models:
+            base = within_tol(d["shared"] - d["y"])
+            fams = d["setting_family"].to_numpy(object)
+            text += f" / the shared model alone: {100 * base.mean():.2f}% (" + ", ".join(
+                f"{f} {100 * ok[1.0][fams == f].mean():.1f} vs {100 * base[fams == f].mean():.1f}%"
+                for f in args.own_models) + ")"
         print(f"seed {seed}: within +-10% {text} ({time.time() - t0:.0f} s)", flush=True)
     return 0
 
