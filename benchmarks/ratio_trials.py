@@ -154,11 +154,13 @@ def main() -> int:
                 model = ratio_model(weight)(xgb_params={**(seed_params(pair_seed) or {}), **args.xgb} or None,
                                             members=members)
                 model.fit(X, fit_rows["ratio"].to_numpy(float), suite.family_weights(fit_rows["family"]))
-                prior, residual, same = model.parts(Xt, native=True)
+                prior, residual, same = (np.array(part, float) for part in model.parts(Xt, native=True))
                 shared = np.where(np.isfinite(same), same, prior + residual)
                 for fam in args.own_models:  # these rows from a model fitted on their family's rows only
                     a = (fit_rows["setting_family"] == fam).to_numpy()
                     b = (test["setting_family"] == fam).to_numpy()
+                    if not b.any():
+                        continue
                     own = ratio_model(weight)(xgb_params=model.xgb_params, members=members)
                     own.fit(X[a], fit_rows["ratio"].to_numpy(float)[a], suite.family_weights(fit_rows["family"][a]))
                     parts = own.parts(Xt[b], native=True)
