@@ -86,7 +86,7 @@ def main() -> int:
     ap.add_argument("--kern-weights", type=_numbers(float), default=None,
                     help="one ratio model per weight of the layer term in the prior, averaged")
     ap.add_argument("--prior-inputs", action="store_true", help="both priors' log ratios as tree inputs")
-    ap.add_argument("--own-models", type=lambda t: [x for x in t.split(",") if x.strip()], default=[],
+    ap.add_argument("--own-models", type=lambda t: [x.strip() for x in t.split(",") if x.strip()], default=[],
                     help="comma-separated setting families predicted by ratio models of their own")
     args = ap.parse_args()
     if args.inner_folds == 1:
@@ -146,6 +146,7 @@ def main() -> int:
         test = frame[(frame["family"] == family) & (frame["setting"] != "none")]
         pairs = [(seed, None)] if args.pairs is None else [(seed * args.pairs + k, 1) for k in range(args.pairs)]
         priors, residuals, shareds, same = [], [], [], None
+        labels = fit_rows["ratio"].to_numpy(float)
         for pair_seed, members in pairs:
             km = suite.fit_kernel(train, layers, pair_seed, args.kernel_members)
             X = training_inputs(train, fit_rows, km, pair_seed, args.kernel_members)
@@ -153,7 +154,7 @@ def main() -> int:
             for weight in args.kern_weights or [KERN_WEIGHT]:
                 model = ratio_model(weight)(xgb_params={**(seed_params(pair_seed) or {}), **args.xgb} or None,
                                             members=members)
-                model.fit(X, fit_rows["ratio"].to_numpy(float), suite.family_weights(fit_rows["family"]))
+                model.fit(X, labels, suite.family_weights(fit_rows["family"]))
                 prior, residual, same = (np.array(part, float) for part in model.parts(Xt, native=True))
                 shared = np.where(np.isfinite(same), same, prior + residual)
                 for fam in args.own_models:  # these rows from a model fitted on their family's rows only
@@ -162,7 +163,7 @@ def main() -> int:
                     if not b.any():
                         continue
                     own = ratio_model(weight)(xgb_params=model.xgb_params, members=members)
-                    own.fit(X[a], fit_rows["ratio"].to_numpy(float)[a], suite.family_weights(fit_rows["family"][a]))
+                    own.fit(X[a], labels[a], suite.family_weights(fit_rows["family"][a]))
                     parts = own.parts(Xt[b], native=True)
                     for whole, part in zip((prior, residual, same), parts, strict=True):
                         whole[b] = part
