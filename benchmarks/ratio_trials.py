@@ -4,7 +4,7 @@ other pairings of ratio and layer-time forests, or the trees' residual scaled.
 
     .venv/bin/python benchmarks/ratio_trials.py [--seeds 0,1,2] [--xgb '{"learning_rate": 0.15}']
         [--pairs 5 --kernel-members 2] [--gains 1.0,1.1,1.2] [--inner-folds 3] [--kern-weights 0.85,1.0]
-        [--prior-inputs] [--own-models structured-pruning,weight-only]
+        [--prior-inputs] [--own-models structured-pruning|none]
 
 - ``--xgb``: overrides of the ratio trees' XGBoost settings (``models.RatioModel.XGB_OVERRIDES``).
 - ``--pairs P --kernel-members K``: P ratio models of one forest each, each with its own layer-time
@@ -22,10 +22,10 @@ other pairings of ratio and layer-time forests, or the trees' residual scaled.
   (``models.KERN_WEIGHT``, 0.85 shipped), their log ratios averaged: an ensemble over priors.
 - ``--prior-inputs``: the op-level cost prior's and the layer-cost prior's log ratios as two more tree
   inputs (the trees see only their blend as shipped).
-- ``--own-models F1,F2,..``: the rows of these setting families (e.g. ``structured-pruning``,
-  ``weight-only``) predicted by a ratio model of their own (priors and trees fitted on that family's
-  training rows only); every other row by the shared model, as shipped. Prints the shared model's
-  figure too, and both per setting family.
+- ``--own-models F1,F2,..|none``: the setting families predicted by ratio models of their own (priors
+  and trees fitted on that family's training rows only; ``models.RatioModel.OWN_MODELS``, shipped:
+  ``structured-pruning,weight-only``); ``none``: the shared model predicts every row. Every run prints
+  the shared model's figure too, and both per setting family with a model of its own.
 
 With the defaults this reproduces ``advisor evaluate``'s ratio figure at each seed (84.21% at seed 0 on
 the 23 families shipped; 84.33% on the 19 before). Prints figures; asserts nothing. About 2.5 minutes a
@@ -86,8 +86,9 @@ def main() -> int:
     ap.add_argument("--kern-weights", type=_numbers(float), default=None,
                     help="one ratio model per weight of the layer term in the prior, averaged")
     ap.add_argument("--prior-inputs", action="store_true", help="both priors' log ratios as tree inputs")
-    ap.add_argument("--own-models", type=lambda t: [x.strip() for x in t.split(",") if x.strip()], default=[],
-                    help="comma-separated setting families predicted by ratio models of their own")
+    ap.add_argument("--own-models", type=lambda t: [x.strip() for x in t.split(",") if x.strip() and x.strip() != "none"],
+                    default=None, help="comma-separated setting families predicted by ratio models of their own "
+                                       "(default: as shipped; none: the shared model alone)")
     args = ap.parse_args()
     if args.inner_folds == 1:
         ap.error("--inner-folds must be at least 2")
@@ -104,7 +105,8 @@ def main() -> int:
     from advisor.predictors.training import known_settings, select
 
     frame = select(HOST_DATA, "host", "onnxruntime-cpu").frame
-    unknown = sorted(set(args.own_models) - set(frame["setting_family"]))
+    own_models = list(RatioModel.OWN_MODELS) if args.own_models is None else args.own_models
+    unknown = sorted(set(own_models) - set(frame["setting_family"]))
     if unknown:
         ap.error(f"--own-models: no such setting family {unknown}; the data hold {sorted(set(frame['setting_family']))}")
     design = design_matrix(frame, SettingEncoder(known_settings(frame)))
@@ -153,21 +155,11 @@ def main() -> int:
             Xt = suite.ratio_inputs(design.loc[test.index], test, km, True, layers)
             for weight in args.kern_weights or [KERN_WEIGHT]:
                 model = ratio_model(weight)(xgb_params={**(seed_params(pair_seed) or {}), **args.xgb} or None,
-                                            members=members)
-                model.fit(X, labels, suite.family_weights(fit_rows["family"]))
-                prior, residual, same = (np.array(part, float) for part in model.parts(Xt, native=True))
-                shared = np.where(np.isfinite(same), same, prior + residual)
-                for fam in args.own_models:  # these rows from a model fitted on their family's rows only
-                    a = (fit_rows["setting_family"] == fam).to_numpy()
-                    b = (test["setting_family"] == fam).to_numpy()
-                    if not b.any():
-                        continue
-                    own = ratio_model(weight)(xgb_params=model.xgb_params, members=members)
-                    own.fit(X[a], labels[a], suite.family_weights(fit_rows["family"][a]))
-                    parts = own.parts(Xt[b], native=True)
-                    for whole, part in zip((prior, residual, same), parts, strict=True):
-                        whole[b] = part
-                shareds.append(shared)
+                                            members=members, own_models=own_models)
+                model.fit(X, labels, suite.family_weights(fit_rows["family"]), groups=fit_rows["family"].to_numpy())
+                prior, residual, same = model.parts(Xt, native=True)
+                p0, r0, s0 = model.parts(Xt, native=True, own=False)  # the shared model's, for every row
+                shareds.append(np.where(np.isfinite(s0), s0, p0 + r0))
                 priors.append(prior)
                 residuals.append(residual)
         return pd.DataFrame({"family": family, "y": np.log(test["ratio"].to_numpy(float)),
@@ -181,7 +173,7 @@ def main() -> int:
           f"{'' if args.inner_folds is None else f', layer times cross-fitted over {args.inner_folds} groups'}"
           f"{'' if args.kern_weights is None else f', layer-term weights {args.kern_weights} averaged'}"
           f"{', both priors as tree inputs' if args.prior_inputs else ''}"
-          f"{f', own models for {args.own_models}' if args.own_models else ''}; "
+          f"{f', own models for {own_models}' if own_models else ', the shared model alone'}; "
           f"{frame['family'].nunique()} families held out one at a time")
     for seed in args.seeds:
         t0 = time.time()
@@ -200,12 +192,12 @@ def main() -> int:
                 held = fams == f
                 jack[held] = table[int(np.argmax(table[:, ~held].mean(axis=1))), held]
             text += f" / jackknife gain: {100 * jack.mean():.2f}%"
-        if args.own_models:
+        if own_models:
             base = within_tol(d["shared"] - d["y"])
             fams = d["setting_family"].to_numpy(object)
             text += f" / the shared model alone: {100 * base.mean():.2f}% (" + ", ".join(
                 f"{f} {100 * ok[1.0][fams == f].mean():.1f} vs {100 * base[fams == f].mean():.1f}%"
-                for f in args.own_models) + ")"
+                for f in own_models) + ")"
         print(f"seed {seed}: within +-10% {text} ({time.time() - t0:.0f} s)", flush=True)
     return 0
 

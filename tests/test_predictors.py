@@ -130,6 +130,52 @@ def test_ratio_members_average_their_own_draws_and_round_trip(frame):
     assert not np.allclose(one.predict(X), three.predict(X))
 
 
+class _SmallOwn(RatioModel):
+    """The shipped split (``OWN_MODELS``) at the synthetic data's size: 100 channel-pruning and 60
+    weight-only rows, four architecture families."""
+
+    OWN_MIN_ROWS = 30
+    OWN_MIN_GROUPS = 2
+
+
+def test_ratio_models_of_their_own_predict_their_setting_families_and_round_trip(frame):
+    """Channel-pruning and weight-only rows are predicted by ratio models fitted on their own rows
+    (row weights recomputed over those rows' families); every other row by the shared model, which
+    fits every row. The bundle keeps all three, and a bundle written before them loads as one model."""
+    from advisor.predictors.base import group_weights
+
+    var = frame[frame["setting"] != "none"]
+    X, y = _xy(RatioModel(), frame)
+    groups = var["family"].to_numpy()
+    est = _SmallOwn(xgb_params=FAST).fit(X, y, group_weights(groups), groups=groups)
+    assert sorted(est.own_) == ["structured-pruning", "weight-only"]
+    pred = est.predict(X)
+    for fam, sub in est.own_.items():
+        rows = (var["setting_family"] == fam).to_numpy()
+        assert not sub.own_ and sub.fallback_ == pytest.approx(float(np.median(np.log(y[rows]))))
+        alone = _SmallOwn(xgb_params=FAST, own_models=()).fit(X[rows], y[rows], group_weights(groups[rows]))
+        assert np.array_equal(pred[rows], alone.predict(X[rows]))  # that family's rows alone, reweighted
+        assert np.array_equal(pred[rows], sub.predict(X[rows]))
+    others = ~var["setting_family"].isin(list(est.own_)).to_numpy()
+    whole = _SmallOwn(xgb_params=FAST, own_models=()).fit(X, y, group_weights(groups))
+    assert np.array_equal(pred[others], whole.predict(X[others]))  # the shared model fits every row
+    p0, r0, _ = est.parts(X, own=False)
+    assert np.array_equal(p0 + r0, whole.predict(X)) and not np.allclose(pred[~others], (p0 + r0)[~others])
+    meta, raw = est.to_bundle()
+    assert sorted(meta["own_models"]) == sorted(est.own_) and json.loads(raw)["ratio_models"]["shared"]
+    again = RatioModel.from_bundle(meta, raw)
+    assert np.array_equal(again.predict(X), pred) and sorted(again.own_) == sorted(est.own_)
+    assert RatioModel.from_bundle(*whole.to_bundle()).own_ == {}  # one model, one file, as before
+
+    only = _SmallOwn(xgb_params=FAST, own_models=["weight-only"]).fit(X, y, groups=groups)
+    assert list(only.own_) == ["weight-only"]
+    assert _SmallOwn(xgb_params=FAST).fit(X, y, groups=np.where(groups == groups[0], "a", "b")).own_.keys() == \
+        est.own_.keys()
+    assert not _SmallOwn(xgb_params=FAST).fit(X, y, groups=np.full(len(y), "one")).own_  # one family: shared
+    assert not RatioModel(xgb_params=FAST).fit(X, y, groups=groups).own_  # 60-100 rows: under OWN_MIN_ROWS
+    assert not PowerModel(xgb_params=FAST).fit(X, np.full(len(y), 5000.0)).own_
+
+
 def _with_quantities(X, same: np.ndarray, seed: int = 1):
     """``X`` with op-level quantities: the variant's equal to the original's on the ``same`` rows."""
     from advisor.predictors.structure import QUANTITIES

@@ -82,6 +82,30 @@ def test_round_trip_predictions_identical(trained):
         assert lo <= r["latency_ms"] <= hi and r["energy_is_estimate"] is True and r["energy_mj"] > 0
 
 
+def test_ratio_models_of_their_own_round_trip_through_the_bundle(tmp_path, monkeypatch):
+    """A bundle whose ratio model has models of its own for channel pruning and weight-only settings
+    (thresholds lowered to the synthetic data's 12 rows a setting) keeps them in ``ratio.json`` and
+    predicts, once loaded, exactly what the trained suite does."""
+    from advisor.predictors.models import RatioModel
+
+    monkeypatch.setattr(RatioModel, "OWN_MIN_ROWS", 5)
+    monkeypatch.setattr(RatioModel, "OWN_MIN_GROUPS", 2)
+    path = tmp_path / "syn.jsonl"
+    recs = make_synthetic_records(families=("conv", "mobile", "mlp"), networks_per_family=4, settings=SETTINGS)
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    result = train_bundle([path], out=tmp_path / DEV / RT, command="test", xgb_params={"n_estimators": 20})
+    assert sorted(result.suite.ratio.own_) == ["structured-pruning", "weight-only"]
+    meta = result.manifest["targets"]["ratio"]["meta"]
+    assert sorted(meta["own_models"]) == ["structured-pruning", "weight-only"]
+    doc = json.loads((result.path / "ratio.json").read_text())
+    assert sorted(doc["ratio_models"]) == ["shared", "structured-pruning", "weight-only"]
+    feats = recs[0]["model"]["features"]
+    loaded = load_bundle(DEV, RT, result.path)
+    assert sorted(loaded.suite.ratio.own_) == ["structured-pruning", "weight-only"]
+    assert loaded.predict(feats, SETTINGS) == PredictorBundle(result.path, result.manifest, result.suite).predict(
+        feats, SETTINGS)
+
+
 def test_tampered_model_file_refused(copy):
     target = next(p for p in copy.iterdir() if p.name.startswith("ratio"))
     target.write_bytes(target.read_bytes().replace(b"}", b" }", 1))

@@ -169,4 +169,21 @@ def forests_from_json(raw: bytes) -> list[Trees]:
     doc = json.loads(raw)
     if not (isinstance(doc, dict) and isinstance(doc.get("members"), list)):
         return [Trees(raw, doc=doc)]
+    return forests_from_doc(doc)
+
+
+def forests_from_doc(doc: dict) -> list[Trees]:
+    """``forests_from_json`` of a file already parsed (a part of a larger document)."""
+    if not (isinstance(doc, dict) and isinstance(doc.get("members"), list)):
+        return [Trees(None, doc=doc)]
     return [Trees(None, doc=m) for m in doc["members"]]
+
+
+def group_weights(groups) -> np.ndarray:
+    """Row weights that give every group (e.g. architecture family) the same total weight: 1 / its
+    rows, scaled to a mean of 1."""
+    import pandas as pd
+
+    g = pd.Series(np.asarray(groups, dtype=object)).astype(str)
+    w = 1.0 / g.map(g.value_counts()).to_numpy(float)
+    return w / w.mean() if len(w) else w

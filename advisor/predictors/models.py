@@ -12,6 +12,7 @@ estimator predicts on its own *scale* (``scale`` attribute, ``to_scale``/``from_
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -24,7 +25,9 @@ from advisor.predictors.base import (
     check_columns,
     check_fitted,
     fit_booster,
+    forests_from_doc,
     forests_from_json,
+    group_weights,
     member_seeds,
     members_to_json,
     restore,
@@ -237,16 +240,35 @@ class RatioModel(_LogScale, ParamsMixin):
     # The layer term's weight in the prior (``KERN_WEIGHT`` above); a class attribute so that a trial can
     # fit a model of another weight (``benchmarks/ratio_trials.py --kern-weights``).
     KERN_WEIGHT = KERN_WEIGHT
+    # Setting families (``encoding.FAMILIES``) whose rows a ratio model of their own predicts: its own
+    # priors and forests, fitted on that family's rows alone (row weights recomputed over them when
+    # ``fit`` is given the rows' groups). The shared model still fits every row and predicts the rest.
+    # Channel pruning changes the graph's shapes and weight-only settings add a dequantization before
+    # each touched layer: neither is what the other settings do, and the shared trees split their
+    # capacity between them. Families held out (23, ``benchmarks/ratio_trials.py --own-models``,
+    # 2026-11-30): seeds 0 / 1 / 2 gave 84.59 / 84.23 / 84.75% within +-10% (wq4 / wq8 and chprune
+    # only) against 84.21 / 84.13 / 84.40% with the shared model alone; a model of its own for int8
+    # static quantization was worse (61.5% -> 60.2% of its rows), as was one for the rest.
+    OWN_MODELS = ("structured-pruning", "weight-only")
+    # A family gets its own model only with at least this many rows and, where ``fit`` knows the rows'
+    # groups, ``OWN_MIN_GROUPS`` architecture families among them; with fewer, the shared model's
+    # pooled rows predict it (the split was measured on 2,400-2,600 rows a setting family, 14-23
+    # architecture families).
+    OWN_MIN_ROWS = 500
+    OWN_MIN_GROUPS = 5
 
     def __init__(self, prior: str = "amdahl", min_rows: int = 30, xgb_params: dict | None = None,
-                 members: int | None = None):
+                 members: int | None = None, own_models: tuple | list | None = None):
         self.prior = prior
         self.min_rows = min_rows
         self.xgb_params = xgb_params
         self.members = members  # None: the class's MEMBERS
+        self.own_models = own_models  # None: the class's OWN_MODELS; () for the shared model alone
 
-    def fit(self, X, y, sample_weight=None):
-        """``y``: positive ratios (or, for PowerModel, mean power in mW), one per row of ``X``."""
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """``y``: positive ratios (or, for PowerModel, mean power in mW), one per row of ``X``.
+        ``groups``: each row's architecture family, for the own models' row weights (``OWN_MODELS``)."""
+        self.own_ = self._fit_own(X, y, sample_weight, groups)
         z = self.to_scale(y)
         keep = np.isfinite(z)
         self.feature_names_in_ = _tree_inputs(X)
@@ -267,6 +289,29 @@ class RatioModel(_LogScale, ParamsMixin):
             self.boosters_ = [fit_booster(Xa, z[keep] - Xa["x_log_prior"].to_numpy(), {**params, "random_state": seed}, w)
                               for seed in self._seeds()]
         return self
+
+    def _fit_own(self, X, y, sample_weight, groups) -> dict:
+        """The ratio models of their own (``OWN_MODELS``), by setting family, fitted on its rows."""
+        own = {}
+        names = self.OWN_MODELS if self.own_models is None else self.own_models
+        y = np.asarray(y, float)
+        for fam in names:
+            col = f"s_fam_{fam}"
+            if col not in X.columns:
+                continue
+            rows = (X[col].to_numpy(float) == 1.0) & np.isfinite(self.to_scale(y))
+            if rows.sum() < self.OWN_MIN_ROWS:
+                continue
+            if groups is not None and len(set(np.asarray(groups, dtype=object)[rows])) < self.OWN_MIN_GROUPS:
+                continue
+            if groups is not None:
+                w = group_weights(np.asarray(groups, dtype=object)[rows])
+            else:
+                w = None if sample_weight is None else np.asarray(sample_weight, float)[rows]
+            sub = type(self)(prior=self.prior, min_rows=self.min_rows, xgb_params=self.xgb_params,
+                             members=self.members, own_models=())
+            own[fam] = sub.fit(X[rows], y[rows], w)
+        return own
 
     def _seeds(self) -> list[int]:
         """Each member's tree seed (its row and column sampling; ``base.member_seeds``)."""
@@ -307,19 +352,29 @@ class RatioModel(_LogScale, ParamsMixin):
         prior, residual, fixed = self.parts(X, native)
         return np.where(np.isfinite(fixed), fixed, prior + residual)
 
-    def parts(self, X, native: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def parts(self, X, native: bool = False, own: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What ``predict`` adds up, per row of ``X`` on the log scale: the prior, the members' mean
         residual over it (0 without trees), and the value identical-compute rows take instead (``IDENTITY``;
-        NaN for the other rows)."""
+        NaN for the other rows). The rows of a setting family with a model of its own (``OWN_MODELS``)
+        take that model's parts; ``own=False``: the shared model's, for every row."""
         check_fitted(self, "feature_names_in_")
         check_columns(X, self.feature_names_in_)
+        prior, residual, fixed = self._shared_parts(X, native)
+        for fam, sub in (getattr(self, "own_", None) or {}).items() if own else ():
+            rows = X[f"s_fam_{fam}"].to_numpy(float) == 1.0 if f"s_fam_{fam}" in X.columns else None
+            if rows is not None and rows.any():
+                for whole, part in zip((prior, residual, fixed), sub.parts(X[rows], native), strict=True):
+                    whole[rows] = part
+        return prior, residual, fixed
+
+    def _shared_parts(self, X, native: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         Xa = self._augment(X)
         prior = Xa["x_log_prior"].to_numpy(float)
         residual = np.mean([booster_predict(b, Xa, native) for b in self.boosters_], axis=0) if self.boosters_ \
             else np.zeros(len(prior))
         identity = getattr(self, "identity_", None)
         fixed = np.where(identical_compute(X), identity, np.nan) if identity is not None else np.full(len(prior), np.nan)
-        return prior, residual, fixed
+        return np.array(prior, float), np.array(residual, float), np.array(fixed, float)
 
     def to_bundle(self) -> tuple[dict, bytes | None]:
         check_fitted(self, "feature_names_in_")
@@ -328,11 +383,32 @@ class RatioModel(_LogScale, ParamsMixin):
                 "cost_model": self.cost_.constants() if self.cost_ is not None else None,
                 "kernel_cost_model": self.kcost_.constants() if self.kcost_ is not None else None,
                 "kern_weight": self.kern_weight_, "identity_log_ratio": getattr(self, "identity_", None)}
-        return meta, members_to_json([booster_to_json(b) for b in self.boosters_]) if self.boosters_ else None
+        raw = members_to_json([booster_to_json(b) for b in self.boosters_]) if self.boosters_ else None
+        own = getattr(self, "own_", None) or {}
+        if not own:
+            return meta, raw
+        # One file: {"ratio_models": {"shared": <its forests>, "<setting family>": <its forests>, ...}}
+        # (each part as ``members_to_json`` writes it; null for a model without trees).
+        meta["own_models"], parts = {}, [b'"shared": ' + (raw or b"null")]
+        for fam, sub in own.items():
+            meta["own_models"][fam], sub_raw = sub.to_bundle()
+            parts.append(json.dumps(fam).encode() + b": " + (sub_raw or b"null"))
+        return meta, b'{"ratio_models": {' + b", ".join(parts) + b"}}"
 
     @classmethod
     def from_bundle(cls, meta: dict, raw: bytes | None):
+        if not meta.get("own_models"):  # bundles without models of their own: the file is the forests'
+            return cls._restore(meta, raw, None)
+        doc = json.loads(raw)["ratio_models"]
+        est = cls._restore(meta, None, doc["shared"])
+        est.own_ = {fam: cls._restore(m, None, doc[fam]) for fam, m in meta["own_models"].items()}
+        return est
+
+    @classmethod
+    def _restore(cls, meta: dict, raw: bytes | None, doc):
+        """A model from its ``meta`` and its forests' file ``raw``, or that file already parsed (``doc``)."""
         est = restore(cls, meta)
+        est.own_ = {}
         est.fallback_ = float(meta["fallback"])
         est.prior_ = None
         if meta.get("amdahl") is not None:
@@ -348,7 +424,7 @@ class RatioModel(_LogScale, ParamsMixin):
         identity = meta.get("identity_log_ratio")  # bundles before it: the trees predict every row
         est.identity_ = float(identity) if identity is not None else None
         # one forest (bundles before the members, and one-member models) or several (``members_to_json``)
-        est.boosters_ = forests_from_json(raw) if raw is not None else []
+        est.boosters_ = forests_from_json(raw) if raw is not None else forests_from_doc(doc) if doc is not None else []
         return est
 
 
@@ -358,6 +434,7 @@ class PowerModel(RatioModel):
     XGB_OVERRIDES = {}
     MEMBERS = 1
     IDENTITY = False  # an absolute quantity, not one relative to the original
+    OWN_MODELS = ()
 
     def __init__(self, prior: str = "none", min_rows: int = 30, xgb_params: dict | None = None):
         super().__init__(prior=prior, min_rows=min_rows, xgb_params=xgb_params)
