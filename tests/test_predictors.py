@@ -167,6 +167,13 @@ def test_ratio_models_of_their_own_predict_their_setting_families_and_round_trip
     assert np.array_equal(again.predict(X), pred) and sorted(again.own_) == sorted(est.own_)
     assert RatioModel.from_bundle(*whole.to_bundle()).own_ == {}  # one model, one file, as before
 
+    same = var["setting"].isin(["sparse50", "sparse90", "wq16"]).to_numpy()  # identical compute
+    Xq = _with_quantities(X, same)
+    yq = np.where(same, np.exp(np.random.default_rng(3).normal(0.002, 0.01, len(y))), y)
+    alike = _SmallOwn(xgb_params=FAST).fit(Xq, yq, groups=groups)
+    assert "weight-only" in alike.own_ and alike.own_["weight-only"].identity_ is None
+    assert np.all(alike.predict(Xq)[same] == alike.identity_)  # wq16 at the sparse settings' one value
+
     only = _SmallOwn(xgb_params=FAST, own_models=["weight-only"]).fit(X, y, groups=groups)
     assert list(only.own_) == ["weight-only"]
     assert _SmallOwn(xgb_params=FAST).fit(X, y, groups=np.where(groups == groups[0], "a", "b")).own_.keys() == \
