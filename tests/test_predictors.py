@@ -153,7 +153,9 @@ def test_ratio_models_of_their_own_predict_their_setting_families_and_round_trip
     for fam, sub in est.own_.items():
         rows = (var["setting_family"] == fam).to_numpy()
         assert not sub.own_ and sub.fallback_ == pytest.approx(float(np.median(np.log(y[rows]))))
-        alone = _SmallOwn(xgb_params=FAST, own_models=()).fit(X[rows], y[rows], group_weights(groups[rows]))
+        assert len(sub.boosters_) == RatioModel.OWN_MEMBERS < len(est.boosters_)  # fewer forests than the shared
+        alone = _SmallOwn(xgb_params=FAST, members=RatioModel.OWN_MEMBERS, own_models=()).fit(
+            X[rows], y[rows], group_weights(groups[rows]))
         assert np.array_equal(pred[rows], alone.predict(X[rows]))  # that family's rows alone, reweighted
         assert np.array_equal(pred[rows], sub.predict(X[rows]))
     others = ~var["setting_family"].isin(list(est.own_)).to_numpy()
@@ -173,6 +175,8 @@ def test_ratio_models_of_their_own_predict_their_setting_families_and_round_trip
     alike = _SmallOwn(xgb_params=FAST).fit(Xq, yq, groups=groups)
     assert "weight-only" in alike.own_ and alike.own_["weight-only"].identity_ is None
     assert np.all(alike.predict(Xq)[same] == alike.identity_)  # wq16 at the sparse settings' one value
+    fitted_on = (var["setting_family"] == "weight-only").to_numpy() & ~same  # and not in the own model's rows
+    assert alike.own_["weight-only"].fallback_ == pytest.approx(float(np.median(np.log(yq[fitted_on]))))
 
     only = _SmallOwn(xgb_params=FAST, own_models=["weight-only"]).fit(X, y, groups=groups)
     assert list(only.own_) == ["weight-only"]

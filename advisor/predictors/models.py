@@ -245,10 +245,13 @@ class RatioModel(_LogScale, ParamsMixin):
     # ``fit`` is given the rows' groups). The shared model still fits every row and predicts the rest.
     # Channel pruning changes the graph's shapes and weight-only settings add a dequantization before
     # each touched layer: neither is what the other settings do, and the shared trees split their
-    # capacity between them. Families held out (23, ``benchmarks/ratio_trials.py --own-models``,
-    # 2026-11-30): seeds 0 / 1 / 2 gave 84.59 / 84.23 / 84.75% within +-10% (wq4 / wq8 and chprune
-    # only) against 84.21 / 84.13 / 84.40% with the shared model alone; a model of its own for int8
-    # static quantization was worse (61.5% -> 60.2% of its rows), as was one for the rest.
+    # capacity between them. Families held out (23 families, the ratio folds of ``advisor evaluate``,
+    # 2026-11-30, three forests a model of its own): seeds 0 / 1 / 2 gave 84.64 / 84.42 / 84.76% within
+    # +-10% against 84.21 / 84.13 / 84.40% with the shared model alone, the settings' ranking 0.948 /
+    # 0.950 / 0.947 against 0.948 / 0.948 / 0.945. Five forests a model: 84.59 / 84.23 / 84.75%, for
+    # 5-6 s more of training. With the identical-compute rows (wq16) in the weight-only model's rows
+    # (five forests): 84.48 / 84.17% at seeds 0 / 1. A model of its own for int8 static quantization was
+    # worse (61.5% -> 60.2% of its rows), as was one for the rest.
     OWN_MODELS = ("structured-pruning", "weight-only")
     # A family gets its own model only with at least this many rows and, where ``fit`` knows the rows'
     # groups, ``OWN_MIN_GROUPS`` architecture families among them; with fewer, the shared model's
@@ -256,6 +259,8 @@ class RatioModel(_LogScale, ParamsMixin):
     # architecture families).
     OWN_MIN_ROWS = 500
     OWN_MIN_GROUPS = 5
+    # Forests of each model of its own (None: as many as the shared model's ``members``); figures above.
+    OWN_MEMBERS = 3
 
     def __init__(self, prior: str = "amdahl", min_rows: int = 30, xgb_params: dict | None = None,
                  members: int | None = None, own_models: tuple | list | None = None):
@@ -268,7 +273,6 @@ class RatioModel(_LogScale, ParamsMixin):
     def fit(self, X, y, sample_weight=None, groups=None):
         """``y``: positive ratios (or, for PowerModel, mean power in mW), one per row of ``X``.
         ``groups``: each row's architecture family, for the own models' row weights (``OWN_MODELS``)."""
-        self.own_ = self._fit_own(X, y, sample_weight, groups)
         z = self.to_scale(y)
         keep = np.isfinite(z)
         self.feature_names_in_ = _tree_inputs(X)
@@ -288,6 +292,7 @@ class RatioModel(_LogScale, ParamsMixin):
             params = {**self.XGB_OVERRIDES, **(self.xgb_params or {})}
             self.boosters_ = [fit_booster(Xa, z[keep] - Xa["x_log_prior"].to_numpy(), {**params, "random_state": seed}, w)
                               for seed in self._seeds()]
+        self.own_ = self._fit_own(X, y, sample_weight, groups)
         return self
 
     def _fit_own(self, X, y, sample_weight, groups) -> dict:
@@ -300,6 +305,8 @@ class RatioModel(_LogScale, ParamsMixin):
             if col not in X.columns:
                 continue
             rows = (X[col].to_numpy(float) == 1.0) & np.isfinite(self.to_scale(y))
+            if self.identity_ is not None:  # rows the shared model's one value predicts (below): not the own model's
+                rows &= ~identical_compute(X)
             if rows.sum() < self.OWN_MIN_ROWS:
                 continue
             if groups is not None and len(set(np.asarray(groups, dtype=object)[rows])) < self.OWN_MIN_GROUPS:
@@ -309,7 +316,7 @@ class RatioModel(_LogScale, ParamsMixin):
             else:
                 w = None if sample_weight is None else np.asarray(sample_weight, float)[rows]
             sub = type(self)(prior=self.prior, min_rows=self.min_rows, xgb_params=self.xgb_params,
-                             members=self.members, own_models=())
+                             members=self.members if self.OWN_MEMBERS is None else self.OWN_MEMBERS, own_models=())
             own[fam] = sub.fit(X[rows], y[rows], w)
             # Identical-compute rows (wq16 beside the sparse settings) keep the shared model's one value
             # (``IDENTITY``): a value of the family's own ordered wq16 against the sparse settings at
