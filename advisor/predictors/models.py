@@ -300,19 +300,19 @@ class RatioModel(_LogScale, ParamsMixin):
         own = {}
         names = self.OWN_MODELS if self.own_models is None else self.own_models
         y = np.asarray(y, float)
+        usable = np.isfinite(self.to_scale(y))
+        if self.identity_ is not None:  # rows the shared model's one value predicts (below): not the own model's
+            usable &= ~identical_compute(X)
+        g = None if groups is None else np.asarray(groups, dtype=object)
         for fam in names:
-            col = f"s_fam_{fam}"
-            if col not in X.columns:
+            rows = self._own_rows(X, fam)
+            if rows is None:
                 continue
-            rows = (X[col].to_numpy(float) == 1.0) & np.isfinite(self.to_scale(y))
-            if self.identity_ is not None:  # rows the shared model's one value predicts (below): not the own model's
-                rows &= ~identical_compute(X)
-            if rows.sum() < self.OWN_MIN_ROWS:
+            rows &= usable
+            if rows.sum() < self.OWN_MIN_ROWS or (g is not None and len(set(g[rows])) < self.OWN_MIN_GROUPS):
                 continue
-            if groups is not None and len(set(np.asarray(groups, dtype=object)[rows])) < self.OWN_MIN_GROUPS:
-                continue
-            if groups is not None:
-                w = group_weights(np.asarray(groups, dtype=object)[rows])
+            if g is not None:
+                w = group_weights(g[rows])
             else:
                 w = None if sample_weight is None else np.asarray(sample_weight, float)[rows]
             sub = type(self)(prior=self.prior, min_rows=self.min_rows, xgb_params=self.xgb_params,
@@ -323,6 +323,12 @@ class RatioModel(_LogScale, ParamsMixin):
             # random, and the median Spearman of the settings' ranking fell from 0.950 to 0.936 (seed 0).
             sub.identity_ = None
         return own
+
+    @staticmethod
+    def _own_rows(X, fam: str) -> np.ndarray | None:
+        """Which rows of ``X`` are of setting family ``fam`` (None where ``X`` does not say)."""
+        col = f"s_fam_{fam}"
+        return X[col].to_numpy(float) == 1.0 if col in X.columns else None
 
     def _seeds(self) -> list[int]:
         """Each member's tree seed (its row and column sampling; ``base.member_seeds``)."""
@@ -371,8 +377,8 @@ class RatioModel(_LogScale, ParamsMixin):
         check_fitted(self, "feature_names_in_")
         check_columns(X, self.feature_names_in_)
         prior, residual, fixed = self._shared_parts(X, native)
-        for fam, sub in (getattr(self, "own_", None) or {}).items() if own else ():
-            rows = X[f"s_fam_{fam}"].to_numpy(float) == 1.0 if f"s_fam_{fam}" in X.columns else None
+        for fam, sub in self.own_.items() if own else ():
+            rows = self._own_rows(X, fam)
             if rows is not None and rows.any():
                 prior[rows], residual[rows], _ = sub.parts(X[rows], native)
         return prior, residual, fixed
@@ -394,13 +400,12 @@ class RatioModel(_LogScale, ParamsMixin):
                 "kernel_cost_model": self.kcost_.constants() if self.kcost_ is not None else None,
                 "kern_weight": self.kern_weight_, "identity_log_ratio": getattr(self, "identity_", None)}
         raw = members_to_json([booster_to_json(b) for b in self.boosters_]) if self.boosters_ else None
-        own = getattr(self, "own_", None) or {}
-        if not own:
+        if not self.own_:
             return meta, raw
         # One file: {"ratio_models": {"shared": <its forests>, "<setting family>": <its forests>, ...}}
         # (each part as ``members_to_json`` writes it; null for a model without trees).
         meta["own_models"], parts = {}, [b'"shared": ' + (raw or b"null")]
-        for fam, sub in own.items():
+        for fam, sub in self.own_.items():
             meta["own_models"][fam], sub_raw = sub.to_bundle()
             parts.append(json.dumps(fam).encode() + b": " + (sub_raw or b"null"))
         return meta, b'{"ratio_models": {' + b", ".join(parts) + b"}}"
