@@ -47,11 +47,23 @@ def _variant_name(rec: dict) -> str:
     return f"{rec['model']['sha256'][:16]}-{rec['setting']['name'].replace('+', '_')}.onnx"
 
 
-def _items(files: list[Path]) -> list[dict]:
+def _passes_spread(ratio: dict) -> float | None:
+    """How far a record's re-measured passes are apart (largest over smallest, minus 1); None with
+    fewer than two."""
+    values = [float(p["ratio_median"]) for p in ratio.get("remeasured") or []
+              if isinstance(p, dict) and isinstance(p.get("ratio_median"), (int, float)) and p["ratio_median"] > 0]
+    return max(values) / min(values) - 1.0 if len(values) >= 2 else None
+
+
+def _items(files: list[Path], disagree: float | None = None) -> list[dict]:
+    """The ok variant records of ``files`` to measure; with ``disagree`` (a fraction), only those whose
+    re-measured passes are more than that apart."""
     out = []
     for path in files:
         for r in _records(path):
             if r.get("status") != "ok" or r["setting"]["name"] == "none" or not (r.get("ratio") or {}).get("ratio_median"):
+                continue
+            if disagree is not None and not ((_passes_spread(r["ratio"]) or 0.0) > disagree):
                 continue
             out.append({"rid": r["record_id"], "name": r["model"]["name"], "sha": r["model"]["sha256"],
                         "setting": r["setting"]["name"], "size": (r.get("size") or {}).get("size_bytes"),
@@ -117,11 +129,11 @@ def _ratio(base: Path, variant: Path, threads: int, pairs: int, budget: float) -
 
 
 def measure(files: list[Path], models: list[Path], variants: list[Path], out: Path, seed: int, pairs: int,
-            budget: float) -> int:
+            budget: float, disagree: float | None = None) -> int:
     import logging
 
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer's per-weight warnings
-    items = _items(files)
+    items = _items(files, disagree)
     done = set()
     if out.is_file():
         for line in out.read_text().splitlines():
@@ -170,7 +182,9 @@ def apply(files: list[Path], passes: list[Path]) -> int:
         for r in records:
             g = got.get(r["record_id"])
             if g and r.get("ratio"):
-                r["ratio"]["remeasured"] = [g[k] for k in sorted(g)]
+                kept = {int(p["pass"]): p for p in r["ratio"].get("remeasured") or [] if isinstance(p, dict) and "pass" in p}
+                kept.update(g)  # a pass given again replaces the record's own
+                r["ratio"]["remeasured"] = [kept[k] for k in sorted(kept)]
                 n += 1
         rewrite_records(path, records)
         print(f"{path}: {n} of {len(records)} records with re-measurements", file=sys.stderr)
@@ -188,6 +202,8 @@ def main(argv=None) -> int:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--pairs", type=int, default=60)
     m.add_argument("--budget", type=float, default=1.0)
+    m.add_argument("--disagree", type=float, default=None, metavar="PCT",
+                   help="only records whose re-measured passes are more than PCT %% apart (largest over smallest)")
     a = sub.add_parser("apply")
     a.add_argument("files", nargs="+", type=Path)
     a.add_argument("--passes", nargs="+", type=Path, required=True)
@@ -199,12 +215,16 @@ def main(argv=None) -> int:
     if args.cmd == "measure" and (args.pairs < 10 or args.budget <= 0):
         print("error: need --pairs >= 10 and --budget > 0", file=sys.stderr)
         return 2
+    if args.cmd == "measure" and args.disagree is not None and not args.disagree >= 0:
+        print("error: need --disagree >= 0 (a percentage)", file=sys.stderr)
+        return 2
     from profiling.records import RecordError
 
     try:
         if args.cmd == "measure":
             args.variants[0].mkdir(parents=True, exist_ok=True)
-            return measure(args.files, args.models, args.variants, args.out, args.seed, args.pairs, args.budget)
+            disagree = None if args.disagree is None else args.disagree / 100.0
+            return measure(args.files, args.models, args.variants, args.out, args.seed, args.pairs, args.budget, disagree)
         return apply(args.files, args.passes)
     except (RecordError, OSError, ValueError) as exc:  # a file that is not what it should be: one line
         print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)

@@ -5,10 +5,12 @@ import copy
 import gzip
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from advisor import api
@@ -98,8 +100,39 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys):
     assert mod.main(["measure", str(data), "--models", str(tmp_path), "--variants", str(tmp_path),
                      "--out", str(tmp_path / "o.jsonl"), "--pairs", "3"]) == 2
     assert "need --pairs >= 10" in capsys.readouterr().err
+    assert mod.main(["measure", str(data), "--models", str(tmp_path), "--variants", str(tmp_path),
+                     "--out", str(tmp_path / "o.jsonl"), "--disagree", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: need --disagree >= 0 (a percentage)"
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"schema_version": 1, "record_id": "x"}\n')
     assert mod.main(["apply", str(bad), "--passes", str(data)]) == 2  # not a valid record: one line, no traceback
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and bad.read_text().startswith('{"schema_version": 1')
+
+
+def test_more_passes_where_the_passes_disagree_are_merged_into_the_records(tmp_path):
+    """``measure --disagree PCT`` takes only the records whose passes are more than PCT % apart;
+    ``apply`` adds a later pass to the passes a record already has (a pass given again replaces its
+    own), and the label is the median of them all with the sweep's."""
+    mod = _script()
+    recs = [_record("m", "a" * 64, s, 10, 1.0) for s in ("fp16", "wq8", "wq4")] + [_record("m", "a" * 64, "sparse50", 10, 1.0)]
+    passes = [(1.00, 1.02), (1.00, 1.05), (1.10, 1.00), None]  # 2%, 5%, 10% apart; no passes
+    for r, p in zip(recs, passes, strict=True):
+        if p:
+            r["ratio"]["remeasured"] = [{"pass": k + 1, "ratio_median": v} for k, v in enumerate(p)]
+    data = tmp_path / "d.jsonl.gz"
+    with gzip.open(data, "wt") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+    assert [it["setting"] for it in mod._items([data], 0.03)] == ["wq8", "wq4"]
+    assert [it["setting"] for it in mod._items([data], 0.07)] == ["wq4"]
+    assert len(mod._items([data])) == 4
+    more = tmp_path / "pass3.jsonl"
+    more.write_text("".join(json.dumps({"rid": r["record_id"], "pass": 3, "ratio_median": 1.04}) + "\n" for r in recs[1:3])
+                    + json.dumps({"rid": recs[2]["record_id"], "pass": 2, "ratio_median": 1.06}) + "\n")
+    assert mod.main(["apply", str(data), "--passes", str(more)]) == 0
+    after = list(read_records(str(data), strict=True))
+    assert [p["pass"] for p in after[1]["ratio"]["remeasured"]] == [1, 2, 3]
+    assert [p["ratio_median"] for p in after[2]["ratio"]["remeasured"]] == [1.10, 1.06, 1.04]
+    assert after[0] == recs[0] and after[3] == recs[3]
+    # the sweep's 1.0 and the passes 1.00, 1.05, 1.04: the geometric mean of the middle two
+    assert dataset.ratio_label(after[1]["ratio"]) == pytest.approx(math.sqrt(1.00 * 1.04))

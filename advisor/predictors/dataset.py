@@ -274,6 +274,10 @@ def _targets(rec: dict, baseline_ms: float | None) -> dict:
             "channels_kept": after / before if before and before > 0 else math.nan}
 
 
+# The passes every record of a data set has (``passes_agree``); more are taken where those disagree.
+NOISE_PASSES = 2
+
+
 def ratio_label(ratio: dict) -> float:
     """The latency ratio a variant record teaches: the median of every measurement of it -- the
     sweep's interleaved ``ratio_median`` and each later pass's (``ratio.remeasured``, written by
@@ -291,10 +295,12 @@ def ratio_label(ratio: dict) -> float:
 
 
 def passes_agree(ratio: dict) -> float:
-    """With two or more re-measured passes (``ratio.remeasured``): the share of their pairs within +-10%
-    of each other (a noise floor of the labels: how well a measurement repeats a measurement); NaN
-    with fewer."""
-    values = _pass_ratios(ratio)
+    """With two or more re-measured passes (``ratio.remeasured``): the share of the pairs of its first
+    ``NOISE_PASSES`` passes within +-10% of each other (a noise floor of the labels: how well a
+    measurement repeats a measurement); NaN with fewer. Later passes are left out: they are taken only
+    where the first ones disagree (``datasets/remeasure.py measure --disagree``), so counting them would
+    describe that choice, not how a pass repeats."""
+    values = _pass_ratios(ratio)[:NOISE_PASSES]
     if len(values) < 2:
         return math.nan
     ok = [abs(math.log(a / b)) <= math.log(1.1) for a, b in itertools.combinations(values, 2)]
