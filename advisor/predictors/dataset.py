@@ -285,7 +285,9 @@ def ratio_label(ratio: dict) -> float:
 
     One quiet pass of 60 pairs repeats to within +-10% for 98.8% of variants, the host sweep (10-200
     pairs until a 5% CI, other jobs sharing the cores) for 93.8% (``benchmarks/label_noise.py``); the
-    median of the sweep and two passes outvotes the one of them that was disturbed."""
+    median of the sweep and two passes outvotes the one of them that was disturbed. Where the two
+    passes were more than 3% apart, the host data set has two more (``remeasure.py measure
+    --disagree 3``): the median of five."""
     sweep = _num(ratio.get("ratio_median"))
     values = sorted(([sweep] if sweep > 0 else []) + _pass_ratios(ratio))
     if not values:
