@@ -74,6 +74,7 @@ def _synthetic_rows(costs: dict, n: int, rng) -> tuple[pd.DataFrame, np.ndarray]
     q0 = rng.uniform(0, 1e6, size=(n, len(QUANTITIES))) * (rng.uniform(size=(n, len(QUANTITIES))) < 0.5)
     q0[:, QUANTITIES.index("nodes")] = rng.integers(5, 100, n)
     q0[:, QUANTITIES.index("nodes_shape")] = rng.integers(0, 30, n)
+    q0[:, QUANTITIES.index("nodes_qfused")] = rng.integers(0, 30, n)
     q1 = q0 * rng.uniform(0.3, 1.5, size=q0.shape)
     c = np.array([costs.get(CostModelPrior.MERGE.get(k, k), 1.0) for k in QUANTITIES])
     ratio = (q1 @ c) / (q0 @ c) * np.exp(rng.normal(0, 0.01, n))
@@ -169,7 +170,7 @@ def test_kernel_cost_prior_prices_the_work_outside_the_layers():
 def test_latency_cost_prior_recovers_absolute_costs():
     rng = np.random.default_rng(2)
     costs = {"mac_gemv": 2e-7, "mac_gemm": 2e-8, "mac_conv_u_n16": 6e-8, "act": 1e-7, "nodes": 2e-3,
-             "nodes_shape": 1e-3}
+             "nodes_shape": 1e-3, "nodes_qfused": 1e-4}  # a node folded into a kernel: a twentieth of one run
     X, _ = _synthetic_rows({}, 400, rng)
     c = np.array([costs.get(k, 3e-8) for k in QUANTITIES])
     y = X[[f"q0_{k}" for k in QUANTITIES]].to_numpy() @ c * np.exp(rng.normal(0, 0.01, len(X)))
@@ -192,7 +193,8 @@ def test_kernel_latency_prior_puts_layer_times_on_the_measured_scale():
         X, _ = _synthetic_rows({}, n, rng)
         X["q0_kern_us"] = rng.uniform(1e2, 1e4, n)
         X["q0_nodes"] = rng.uniform(5, 400, n)
-        y = 8e-4 * X["q0_kern_us"] + 2e-3 * X["q0_nodes"] + 1e-7 * X["q0_act"] + 2e-3 * X["q0_nodes_shape"]
+        y = 8e-4 * X["q0_kern_us"] + 2e-3 * X["q0_nodes"] + 1e-7 * X["q0_act"] + 2e-3 * X["q0_nodes_shape"] \
+            + 2e-4 * X["q0_nodes_qfused"]
         return X, y.to_numpy() * np.exp(rng.normal(0, 0.01, n))
 
     X, y = rows(400)
@@ -531,3 +533,32 @@ def test_integer_grouped_conv_is_priced_as_integer_gemms_not_depthwise(tmp_path)
     layers = []
     graph_stats(pc, onnx.shape_inference.infer_shapes(pc), layers)
     assert [row[2] for row, _aliases in layers] == ["int_pc"] * 3  # a scale per output channel
+
+
+def test_quantize_dequantize_folded_into_integer_kernels_are_priced_apart(tmp_path):
+    """In a chain of integer convolutions onnxruntime keeps one QuantizeLinear at the input and one
+    DequantizeLinear at the output; the pairs between the convolutions are folded into its QLinearConvs
+    (their requantization). Those count as ``q_fused`` / ``nodes_qfused`` (structure version 11), the
+    two it runs as ``q_act`` and nodes."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from advisor.predictors.structure import graph_stats
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((64, 64, 1, 1)).astype(np.float32), f"w{i}") for i in range(3)]
+    nodes = []
+    for i in range(3):
+        nodes += [helper.make_node("Conv", ["x" if i == 0 else f"r{i - 1}", f"w{i}"], [f"c{i}"], name=f"conv{i}"),
+                  helper.make_node("Relu", [f"c{i}"], [f"r{i}" if i < 2 else "y"], name=f"relu{i}")]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 14, 14])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 14, 14])], inits)
+    q, built = _quantized_and_built(graph, "int8-static-pt", tmp_path)
+    assert built.count("QLinearConv") == 3 and built.count("QuantizeLinear") == built.count("DequantizeLinear") == 1, built
+    stats = graph_stats(q, onnx.shape_inference.infer_shapes(q))
+    elems = 64 * 14 * 14
+    assert stats["q_act"] == 2 * elems  # the Q and the DQ onnxruntime runs
+    assert stats["nodes_qfused"] == 6 and stats["q_fused"] == 6 * elems  # the pairs inside the QLinearConvs
+    assert stats["nodes"] == 5  # three convolutions, one Q, one DQ
+    original = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    plain = graph_stats(original, onnx.shape_inference.infer_shapes(original))
+    assert plain["q_fused"] == plain["nodes_qfused"] == plain["q_act"] == 0.0

@@ -190,7 +190,8 @@ class KernelCostPrior(CostModelPrior):
     model's predicted MAC-layer time of the variant / the original (us, columns ``q1_kern_us`` /
     ``q0_kern_us``, ``suite.ratio_inputs``), the sum the work its layer rows do not hold -- activation
     elements written and converted (Cast, QuantizeLinear/DequantizeLinear), weights de-quantized on
-    every run, nodes -- priced in us per unit and fitted to the measured ratios like
+    every run, nodes, and apart from those the quantize / de-quantize nodes onnxruntime folds into its
+    integer kernels (``q_fused``, ``nodes_qfused``: structure version 11) -- priced in us per unit and fitted to the measured ratios like
     ``CostModelPrior`` (the layer time is the anchor, cost 1).
 
     The layer rows alone say that a weight-only 8-bit MLP runs as fast as the float one (its MAC
@@ -199,7 +200,7 @@ class KernelCostPrior(CostModelPrior):
     2026-11-29), pricing that work beside the layer times took the ratio from 75.3% to 75.9% within
     +-10% at the same blend weight (76.5% at ``models.KERN_WEIGHT`` 0.7)."""
 
-    KINDS = ("kern_us", "act", "q_act", "dq_w", "dq4_w", "nodes")
+    KINDS = ("kern_us", "act", "q_act", "dq_w", "dq4_w", "nodes", "q_fused", "nodes_qfused")
     MERGE = {"nodes_shape": "nodes"}
     _START = (0.0, math.log(5e-4), math.log(5.0))  # us per element, per node (a MAC ~1e-4 us)
 
