@@ -191,8 +191,8 @@ class KernelCostPrior(CostModelPrior):
     ``q0_kern_us``, ``suite.ratio_inputs``), the sum the work its layer rows do not hold -- activation
     elements written and converted (Cast, QuantizeLinear/DequantizeLinear), weights de-quantized on
     every run, nodes, and apart from those the quantize / de-quantize nodes onnxruntime folds into its
-    integer kernels (``q_fused``, ``nodes_qfused``: structure version 11) -- priced in us per unit and fitted to the measured ratios like
-    ``CostModelPrior`` (the layer time is the anchor, cost 1).
+    integer kernels (``q_fused``, ``nodes_qfused``: structure version 11) -- priced in us per unit and
+    fitted to the measured ratios like ``CostModelPrior`` (the layer time is the anchor, cost 1).
 
     The layer rows alone say that a weight-only 8-bit MLP runs as fast as the float one (its MAC
     layers are the same float GEMMs), while the weights it de-quantizes on every run make it 2.5x
