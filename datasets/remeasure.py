@@ -49,9 +49,10 @@ def _variant_name(rec: dict) -> str:
 
 def _passes_spread(ratio: dict) -> float | None:
     """How far a record's re-measured passes are apart (largest over smallest, minus 1); None with
-    fewer than two."""
-    values = [float(p["ratio_median"]) for p in ratio.get("remeasured") or []
-              if isinstance(p, dict) and isinstance(p.get("ratio_median"), (int, float)) and p["ratio_median"] > 0]
+    fewer than two. The passes are read as the label reads them (``dataset.pass_ratios``)."""
+    from advisor.predictors.dataset import pass_ratios
+
+    values = pass_ratios(ratio)
     return max(values) / min(values) - 1.0 if len(values) >= 2 else None
 
 

@@ -289,7 +289,7 @@ def ratio_label(ratio: dict) -> float:
     passes were more than 3% apart, the host data set has two more (``remeasure.py measure
     --disagree 3``): the median of five."""
     sweep = _num(ratio.get("ratio_median"))
-    values = sorted(([sweep] if sweep > 0 else []) + _pass_ratios(ratio))
+    values = sorted(([sweep] if sweep > 0 else []) + pass_ratios(ratio))
     if not values:
         return math.nan
     mid = len(values) // 2
@@ -302,14 +302,14 @@ def passes_agree(ratio: dict) -> float:
     measurement repeats a measurement); NaN with fewer. Later passes are left out: they are taken only
     where the first ones disagree (``datasets/remeasure.py measure --disagree``), so counting them would
     describe that choice, not how a pass repeats."""
-    values = _pass_ratios(ratio)[:NOISE_PASSES]
+    values = pass_ratios(ratio)[:NOISE_PASSES]
     if len(values) < 2:
         return math.nan
     ok = [abs(math.log(a / b)) <= math.log(1.1) for a, b in itertools.combinations(values, 2)]
     return sum(ok) / len(ok)
 
 
-def _pass_ratios(ratio: dict) -> list[float]:
+def pass_ratios(ratio: dict) -> list[float]:
     """The positive ratios of a record's re-measured passes (``ratio.remeasured``), in pass order."""
     values = [_num(p.get("ratio_median")) for p in ratio.get("remeasured") or [] if isinstance(p, dict)]
     return [v for v in values if v > 0]
